@@ -1,0 +1,47 @@
+"""goldgate: LLM feature quality as CI gates.
+
+Evals are pytest tests over golden datasets; goldens sync with Argilla; judges are calibrated
+against humans; small models replace the LLM when the evidence says so. `import goldgate` stays
+light: providers and ML frameworks load only when used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Case",
+    "ConfigError",
+    "GoldenFormatError",
+    "GoldgateError",
+    "ModelCallError",
+    "Prediction",
+    "__version__",
+    "eval",
+    "load_goldens",
+    "load_model",
+]
+
+from goldgate.errors import ConfigError, GoldenFormatError, GoldgateError, ModelCallError
+from goldgate.goldens import Case, load_goldens
+from goldgate.spec import eval
+
+if TYPE_CHECKING:
+    from goldgate.models import Model, Prediction
+
+
+def load_model(slot: str, *, project: Any = None) -> Model:
+    """The slot's current candidate (see `goldgate.models.load_model`)."""
+    from goldgate.models import load_model as _load
+
+    return _load(slot, project=project)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Prediction":
+        from goldgate.models import Prediction
+
+        return Prediction
+    raise AttributeError(name)

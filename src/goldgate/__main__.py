@@ -1,0 +1,5 @@
+import sys
+
+from goldgate.cli import main
+
+sys.exit(main())

@@ -1,0 +1,82 @@
+"""Model calls as plain data: what is asked, what came back, and the cache key that ties them.
+
+These cross process boundaries (xdist workers, call processes), so they are dataclasses of
+primitives, never live clients.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+__all__ = ["SECRET_PARAM_KEYS", "TRANSPORT_PARAM_KEYS", "CallRequest", "CallResult", "cache_key"]
+
+CallKind = Literal["app", "judge"]
+
+# Never part of a key or a stored entry: secrets, and settings that change how a call travels
+# but not what the model answers.
+SECRET_PARAM_KEYS = frozenset({"api_key", "api_token", "token", "authorization", "headers", "extra_headers"})
+TRANSPORT_PARAM_KEYS = frozenset({"api_base", "base_url", "timeout", "num_retries", "max_retries", "stream"})
+
+
+def _clean(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if k not in SECRET_PARAM_KEYS and k not in TRANSPORT_PARAM_KEYS}
+
+
+def cache_key(kind: str, model: str, messages: list[dict[str, Any]], params: dict[str, Any], repeat: int) -> str:
+    """Content address of a call: everything that changes the answer, nothing that identifies the caller."""
+    blob = json.dumps(
+        {"v": 1, "kind": kind, "model": model, "messages": messages, "params": _clean(params), "repeat": repeat},
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class CallRequest:
+    """One chat completion to make (or find in the cache). `api_key_env` names, never holds, the key."""
+
+    model: str
+    messages: list[dict[str, Any]]
+    params: dict[str, Any] = field(default_factory=dict)
+    repeat: int = 0
+    kind: CallKind = "app"
+    api_base: str | None = None
+    api_key_env: str | None = None
+    input_cost_per_token: float | None = None
+    output_cost_per_token: float | None = None
+
+    @property
+    def key(self) -> str:
+        return cache_key(self.kind, self.model, self.messages, self.params, self.repeat)
+
+
+@dataclass(slots=True)
+class CallResult:
+    """The outcome of one call. `error` is set when it failed after retries; content is then empty."""
+
+    key: str
+    content: str = ""
+    model: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+    attempts: int = 0
+    cached: bool = False
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CallResult:
+        return cls(**d)

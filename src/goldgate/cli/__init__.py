@@ -1,0 +1,45 @@
+"""The `goldgate` command: one entry point, one sub-module per command group.
+
+Each group module exposes `register(subparsers)`, which adds its parser and sets `func` to a
+callable taking the parsed namespace and returning an exit code. Group modules stay light; heavy
+imports happen inside the command functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from goldgate.errors import GoldgateError
+
+_GROUPS = (
+    "goldgate.cli.goldens",
+    "goldgate.cli.run",
+    "goldgate.cli.sim",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="goldgate", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in _GROUPS:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except GoldgateError as exc:
+        print(f"goldgate: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("goldgate: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

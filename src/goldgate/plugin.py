@@ -1,0 +1,281 @@
+"""The pytest layer: translates pytest events into calls on the eval engine.
+
+- collection: `@goldgate.eval` functions are parametrised over golden cases (ids = case ids);
+- before the test bodies: every output the selected cases need is fetched in one concurrent
+  batch (under xdist: per `xdist_group` chunk, so each worker knows its share up front);
+- reports: each case's result rides on `report.user_properties` as plain data, so the controller
+  aggregates the same totals with or without xdist;
+- after the loop: suite gates decide the exit status by adjusting `session.testsfailed`, the
+  pytest-cov `--cov-fail-under` way, so pytest's own exit codes stay meaningful.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from goldgate.errors import GoldgateError
+from goldgate.spec import SPEC_ATTR, EvalSpec
+
+SUITE_KEY = pytest.StashKey[Any]()
+GROUP_KEY = pytest.StashKey[str]()
+STATE_KEY = pytest.StashKey["GoldgateSession"]()
+_PROP_CASE = "goldgate"
+_PROP_SUITE = "goldgate_suite"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("goldgate", "goldgate evals")
+    group.addoption("--goldgate-out", metavar="DIR", help="write summary.json and cases.jsonl to DIR "
+                    "(default: a new directory under the project's runs folder)")
+    group.addoption("--goldgate-strict", action="store_true",
+                    help="every failed or errored case fails the build, not only the suite gates")
+    group.addoption("--goldgate-candidate", action="append", default=[], metavar="SLOT=CANDIDATE",
+                    help="evaluate CANDIDATE for SLOT instead of the slot's `use` candidate")
+    group.addoption("--goldgate-no-progress", action="store_true", help="no progress bar")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    state = GoldgateSession(config)
+    config.stash[STATE_KEY] = state
+    config.pluginmanager.register(state, "goldgate-session")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under `-n`, give each worker whole chunks of a suite so it can fetch them concurrently."""
+    if config.getoption("dist", "no") != "load" or not config.stash[STATE_KEY].has_project():
+        return None
+    from goldgate.xdist_scheduling import ChunkScheduling
+
+    return ChunkScheduling(config, log)
+
+
+@pytest.fixture
+def case(request: pytest.FixtureRequest) -> Any:
+    """The golden case under test (parametrised by `@goldgate.eval`)."""
+    raise pytest.UsageError(f"{request.node.nodeid}: the `case` fixture needs @goldgate.eval on the test")
+
+
+@pytest.fixture
+def goldgate_repeat() -> int:
+    return 0
+
+
+@pytest.fixture
+def output(request: pytest.FixtureRequest, case: Any, goldgate_repeat: int) -> Any:
+    """The model slot's prediction for `case.inputs`, fetched ahead of the test bodies."""
+    state: GoldgateSession = request.config.stash[STATE_KEY]
+    return state.output_for(request.node, case, goldgate_repeat)
+
+
+class GoldgateSession:
+    """Per-process plugin state; on the controller it also owns the result collector."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.is_worker = hasattr(config, "workerinput")
+        self.is_controller = not self.is_worker
+        self.strict = bool(config.getoption("goldgate_strict"))
+        self._engine: Any = None
+        self._collector: Any = None
+        self._project_checked: bool | None = None
+        self._announced: set[str] = set()
+        self._fetched_groups: set[str] = set()
+        self._groups: dict[str, list[pytest.Item]] | None = None
+        self._case_failures = 0
+        self._started = time.perf_counter()
+        self.summary: dict[str, Any] | None = None
+        self.run_dir: Path | None = None
+
+    # --- engine -----------------------------------------------------------------------------
+    def has_project(self) -> bool:
+        if self._project_checked is None:
+            from goldgate.config import find_pyproject
+
+            self._project_checked = find_pyproject(Path(self.config.rootpath)) is not None
+        return self._project_checked
+
+    @property
+    def engine(self) -> Any:
+        if self._engine is None:
+            from goldgate.config import load_config
+            from goldgate.engine import EvalEngine
+
+            overrides = {}
+            for item in self.config.getoption("goldgate_candidate"):
+                slot, sep, cand = item.partition("=")
+                if not sep:
+                    raise pytest.UsageError(f"--goldgate-candidate {item!r}: expected SLOT=CANDIDATE")
+                overrides[slot] = cand
+            cfg = load_config(Path(self.config.rootpath))
+            progress = not self.config.getoption("goldgate_no_progress") and not self.is_worker
+            self._engine = EvalEngine(cfg, overrides, progress=progress)
+        return self._engine
+
+    @property
+    def collector(self) -> Any:
+        if self._collector is None:
+            from goldgate.engine import ResultCollector
+
+            self._collector = ResultCollector()
+        return self._collector
+
+    # --- collection ---------------------------------------------------------------------------
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        spec: EvalSpec | None = getattr(metafunc.function, SPEC_ATTR, None)
+        if spec is None:
+            return
+        try:
+            suite = self.engine.suite(spec, metafunc.function.__name__, source=str(metafunc.definition.path))
+        except GoldgateError as exc:
+            raise pytest.Collector.CollectError(f"goldgate: {exc}") from None
+        metafunc.parametrize("case", suite.cases, ids=[c.id for c in suite.cases])
+        if spec.repeats > 1:
+            metafunc.parametrize("goldgate_repeat", range(spec.repeats), ids=[f"r{i}" for i in range(spec.repeats)])
+
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        for item in items:
+            spec = getattr(getattr(item, "function", None), SPEC_ATTR, None)
+            if spec is not None and hasattr(item, "callspec"):
+                item.stash[SUITE_KEY] = self.engine.suite(spec, item.function.__name__)  # type: ignore[attr-defined]
+
+    # --- fetching outputs ahead of the bodies --------------------------------------------------
+    def _wanted(self, items: list[pytest.Item]) -> list[tuple[Any, Any, int]]:
+        out = []
+        for item in items:
+            suite = item.stash.get(SUITE_KEY, None)
+            if suite is not None:
+                params = item.callspec.params  # type: ignore[attr-defined]
+                out.append((suite, params["case"], params.get("goldgate_repeat", 0)))
+        return out
+
+    def _prefetch(self, items: list[pytest.Item]) -> None:
+        wanted = self._wanted(items)
+        if not wanted:
+            return
+        capman = self.config.pluginmanager.getplugin("capturemanager")
+        before = dict(self.engine.stats)
+        if capman is not None:
+            with capman.global_and_fixture_disabled():
+                self.engine.prefetch(wanted)
+        else:
+            self.engine.prefetch(wanted)
+        if self.is_worker:
+            self.config.workeroutput["goldgate_stats"] = dict(self.engine.stats)  # type: ignore[attr-defined]
+        else:
+            self.collector.add_stats({k: self.engine.stats[k] - before.get(k, 0) for k in self.engine.stats})
+
+    def output_for(self, item: pytest.Item, case: Any, repeat: int) -> Any:
+        suite = item.stash.get(SUITE_KEY, None)
+        if suite is None:
+            raise pytest.UsageError(f"{item.nodeid}: the `output` fixture needs @goldgate.eval(..., model=...)")
+        if suite.model is None:
+            raise pytest.UsageError(f"{item.nodeid}: suite '{suite.name}' has no model=; `output` is undefined")
+        if self._groups is None:
+            self._groups = self._chunks(item.session.items)
+        group = item.stash[GROUP_KEY]
+        if group not in self._fetched_groups:
+            self._fetched_groups.add(group)
+            self._prefetch(self._groups[group])
+        return self.engine.require_output(suite, case, repeat)
+
+    def _chunks(self, items: list[pytest.Item]) -> dict[str, list[pytest.Item]]:
+        """The same chunks `ChunkScheduling` sends to workers: contiguous runs of each suite."""
+        from goldgate.xdist_scheduling import chunk_of, function_id
+
+        workers = int(getattr(self.config, "workerinput", {}).get("workercount", 1))
+        by_func: dict[str, list[pytest.Item]] = {}
+        for it in items:
+            if it.stash.get(SUITE_KEY, None) is not None:
+                by_func.setdefault(function_id(it.nodeid), []).append(it)
+        groups: dict[str, list[pytest.Item]] = {}
+        for func, its in by_func.items():
+            for i, it in enumerate(its):
+                g = f"{func}#{chunk_of(i, len(its), workers)}"
+                it.stash[GROUP_KEY] = g
+                groups.setdefault(g, []).append(it)
+        return groups
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Any:
+        single = self.is_controller and not self.config.pluginmanager.hasplugin("dsession")
+        if single and not self.config.option.collectonly and not session.testsfailed:
+            self._groups = self._chunks(session.items)
+            self._fetched_groups.update(self._groups)
+            self._prefetch([i for group in self._groups.values() for i in group])
+        result = yield
+        if self.is_controller and self.collector.records:
+            self._finish(session)
+        return result
+
+    # --- reports ------------------------------------------------------------------------------
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        report = yield
+        suite = item.stash.get(SUITE_KEY, None)
+        if suite is None:
+            return report
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            if report.skipped:
+                status = "skipped"
+            elif report.when == "setup":
+                status = "error"
+            else:
+                status = "passed" if report.passed else "failed"
+            message = ""
+            if call.excinfo is not None and status in ("failed", "error"):
+                message = call.excinfo.exconly().strip().splitlines()[0]
+                if not self.strict:
+                    report.longrepr = f"{item.nodeid}: {message}"
+            params = item.callspec.params  # type: ignore[attr-defined]
+            rec = self.engine.record(suite, params["case"], params.get("goldgate_repeat", 0), status, message, item.nodeid)
+            if suite.name not in self._announced:
+                self._announced.add(suite.name)
+                report.user_properties.append((_PROP_SUITE, suite.meta()))
+            report.user_properties.append((_PROP_CASE, rec))
+        return report
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.is_worker:
+            return
+        for name, value in report.user_properties:
+            if name == _PROP_SUITE:
+                self.collector.add_suite(value)
+            elif name == _PROP_CASE:
+                self.collector.add(value)
+                if report.failed:
+                    self._case_failures += 1
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        stats = getattr(node, "workeroutput", {}).get("goldgate_stats")
+        if stats:
+            self.collector.add_stats(stats)
+
+    # --- gates and results ---------------------------------------------------------------------
+    def _finish(self, session: pytest.Session) -> None:
+        from goldgate.engine import default_run_dir
+        from goldgate.results import new_run_id, write_run
+
+        run_id = new_run_id()
+        out = self.config.getoption("goldgate_out")
+        self.summary = self.collector.summary(run_id, time.perf_counter() - self._started,
+                                              extra={"strict": self.strict})
+        self.run_dir = Path(out) if out else default_run_dir(self.engine.config, run_id)
+        write_run(self.run_dir, self.summary, self.collector.records.values())
+        failing_gates = sum(s["gate"]["status"] == "fail" for s in self.summary["suites"])
+        if not self.strict:
+            session.testsfailed -= self._case_failures
+        session.testsfailed += failing_gates
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.summary is None:
+            return
+        from goldgate.report import render_terminal
+
+        terminalreporter.write_sep("=", "goldgate")
+        terminalreporter.write(render_terminal(self.summary, run_dir=self.run_dir))

@@ -1,0 +1,81 @@
+"""Human-readable views of a run summary: a terminal table and markdown (for PRs and CI)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+__all__ = ["render_markdown", "render_terminal"]
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _ci(s: dict[str, Any]) -> str:
+    lo, hi = s["pass_rate_ci"]
+    return f"[{_pct(lo)}, {_pct(hi)}]"
+
+
+def _money(x: float) -> str:
+    return f"${x:.4f}" if x < 1 else f"${x:,.2f}"
+
+
+def _gate(s: dict[str, Any]) -> str:
+    g = s["gate"]
+    return "PASS" if g["status"] == "pass" else "FAIL: " + "; ".join(g.get("reasons", []))
+
+
+def render_terminal(summary: dict[str, Any], run_dir: Path | str | None = None) -> str:
+    """A rich table per run, rendered to text so pytest's terminal writer can print it."""
+    from rich.console import Console
+    from rich.table import Table
+
+    buf = io.StringIO()
+    console = Console(file=buf, width=120, force_terminal=False, color_system=None)
+    table = Table(title=None, show_lines=False)
+    for col, justify in [("suite", "left"), ("n", "right"), ("passed", "right"), ("failed", "right"),
+                         ("errors", "right"), ("pass rate [95% CI]", "right"), ("cost", "right"),
+                         ("p50 / p95 latency", "right"), ("cache hits", "right"), ("gate", "left")]:
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for s in summary["suites"]:
+        table.add_row(
+            s["name"], str(s["n"]), str(s["passed"]), str(s["failed"]), str(s["errors"]),
+            f"{_pct(s['pass_rate'])} {_ci(s)}", _money(s["cost_usd"]),
+            f"{1000 * s['latency_p50_s']:.0f} / {1000 * s['latency_p95_s']:.0f} ms",
+            f"{s['cache_hits']}/{s['n']}", _gate(s),
+        )
+    console.print(table)
+    t = summary["totals"]
+    console.print(
+        f"{t['cases']} cases · {t['llm_calls']} LLM calls · {t['cache_hits']} cache hits · "
+        f"cost {_money(t['cost_usd'])} · {t['wall_s']:.1f}s · gates {summary['status'].upper()}"
+    )
+    for s in summary["suites"]:
+        if "repeats" in s:
+            r = s["repeats"]
+            console.print(f"{s['name']}: k={r['k']} pass@k {_pct(r['pass_at_k'])} · all-k {_pct(r['pass_all_k'])} · "
+                          f"flaky cases {r['flaky_cases']} ({_pct(r['flakiness'])})")
+    if run_dir is not None:
+        console.print(f"results: {run_dir}")
+    return buf.getvalue()
+
+
+def render_markdown(summary: dict[str, Any]) -> str:
+    lines = [
+        f"### goldgate run `{summary['run_id']}` — gates **{summary['status'].upper()}**",
+        "",
+        "| suite | n | passed | failed | errors | pass rate [95% CI] | cost | p95 latency | gate |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for s in summary["suites"]:
+        lines.append(
+            f"| {s['name']} | {s['n']} | {s['passed']} | {s['failed']} | {s['errors']} | "
+            f"{_pct(s['pass_rate'])} {_ci(s)} | {_money(s['cost_usd'])} | "
+            f"{1000 * s['latency_p95_s']:.0f} ms | {_gate(s)} |"
+        )
+    t = summary["totals"]
+    lines += ["", f"{t['cases']} cases, {t['llm_calls']} LLM calls, {t['cache_hits']} cache hits, "
+              f"cost {_money(t['cost_usd'])}."]
+    return "\n".join(lines) + "\n"

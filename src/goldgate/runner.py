@@ -1,0 +1,191 @@
+"""Run many model calls at once: cache first, then the misses concurrently, with progress.
+
+This is the engine's only I/O loop. It knows nothing of pytest: the plugin, the CLI and
+`load_model().predict` all hand it a list of CallRequests and get CallResults back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from goldgate.cache import CallCache
+from goldgate.calls import CallRequest, CallResult
+
+__all__ = ["AdaptiveLimit", "RunStats", "RunnerSettings", "run_calls"]
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    cache_path: Path
+    concurrency: int = 32
+    timeout_s: float = 60.0
+    max_retries: int = 4
+    progress: bool = True
+    label: str = "model calls"
+
+
+@dataclass
+class RunStats:
+    requested: int = 0
+    unique: int = 0
+    cache_hits: int = 0
+    llm_calls: int = 0
+    errors: int = 0
+    waited_on_peers: int = 0
+    throttled: int = 0
+    wall_s: float = 0.0
+
+
+class AdaptiveLimit:
+    """AIMD concurrency: halve on a 429 storm, creep back up by one per window of successes."""
+
+    def __init__(self, ceiling: int):
+        self.ceiling = ceiling
+        self.limit = ceiling
+        self.inflight = 0
+        self._cond = asyncio.Condition()
+        self._last_cut = 0.0
+        self._ok_since_cut = 0
+
+    async def acquire(self) -> None:
+        async with self._cond:
+            await self._cond.wait_for(lambda: self.inflight < self.limit)
+            self.inflight += 1
+
+    async def release(self, ok: bool) -> None:
+        async with self._cond:
+            self.inflight -= 1
+            if ok and self.limit < self.ceiling:
+                self._ok_since_cut += 1
+                if self._ok_since_cut >= self.limit:
+                    self.limit += 1
+                    self._ok_since_cut = 0
+            self._cond.notify_all()
+
+    def throttle(self) -> None:
+        now = time.monotonic()
+        if now - self._last_cut > 0.5:
+            self.limit = max(1, self.limit // 2)
+            self._last_cut = now
+            self._ok_since_cut = 0
+
+
+def run_calls(requests: Sequence[CallRequest], settings: RunnerSettings) -> tuple[dict[str, CallResult], RunStats]:
+    """Answer every request, from the cache or the model. Failed calls come back with `error` set."""
+    t0 = time.perf_counter()
+    unique: dict[str, CallRequest] = {}
+    for r in requests:
+        unique.setdefault(r.key, r)
+    stats = RunStats(requested=len(requests), unique=len(unique))
+    cache = CallCache(settings.cache_path)
+    try:
+        results = cache.get_many(unique)
+        stats.cache_hits = len(results)
+        missing = [r for k, r in unique.items() if k not in results]
+        if missing:
+            asyncio.run(_fill(missing, results, cache, settings, stats))
+    finally:
+        cache.close()
+    stats.errors = sum(1 for r in results.values() if not r.ok)
+    stats.wall_s = time.perf_counter() - t0
+    return results, stats
+
+
+async def _fill(
+    missing: list[CallRequest],
+    results: dict[str, CallResult],
+    cache: CallCache,
+    settings: RunnerSettings,
+    stats: RunStats,
+) -> None:
+    from goldgate.llm import LLMClient
+
+    limit = AdaptiveLimit(settings.concurrency)
+
+    def throttled() -> None:
+        stats.throttled += 1
+        limit.throttle()
+
+    client = LLMClient(timeout_s=settings.timeout_s, max_retries=settings.max_retries, on_throttle=throttled)
+    for req in {r.model + str(r.input_cost_per_token): r for r in missing}.values():
+        client.pricing(req)  # unknown prices fail here, before any call
+    ttl = (settings.timeout_s + 35.0) * (settings.max_retries + 1)
+    progress = _Progress(settings.label, len(missing), settings.progress)
+    pending = {r.key: r for r in missing}
+    try:
+        while pending:
+            mine = cache.claim(pending, ttl)
+            owned = [pending.pop(k) for k in list(pending) if k in mine]
+
+            async def one(req: CallRequest) -> None:
+                await limit.acquire()
+                ok = False
+                try:
+                    res = await client.complete(req)
+                    ok = res.ok
+                finally:
+                    await limit.release(ok)
+                stats.llm_calls += res.attempts
+                cache.put(req.kind, res)
+                results[req.key] = res
+                progress.advance(error=not res.ok)
+
+            await asyncio.gather(*(one(r) for r in owned))
+            if pending:
+                # Peers are making these calls; take their answers as they land.
+                await asyncio.sleep(0.05)
+                got = cache.get_many(pending)
+                for k, res in got.items():
+                    res.cached = True
+                    results[k] = res
+                    stats.waited_on_peers += 1
+                    pending.pop(k)
+                    progress.advance(error=False)
+    finally:
+        progress.close()
+
+
+class _Progress:
+    """A rich progress bar on the real stderr (pytest's capture must not swallow it)."""
+
+    def __init__(self, label: str, total: int, enabled: bool):
+        self._bar = None
+        self.errors = 0
+        if not enabled or total == 0:
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        console = Console(file=sys.__stderr__, stderr=True)
+        self._bar = Progress(
+            TextColumn("[bold]goldgate[/] {task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("errors {task.fields[errors]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self._task = self._bar.add_task(label, total=total, errors=0)
+        self._bar.start()
+
+    def advance(self, error: bool) -> None:
+        if error:
+            self.errors += 1
+        if self._bar is not None:
+            self._bar.update(self._task, advance=1, errors=self.errors)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()

@@ -1,0 +1,56 @@
+"""`@goldgate.eval(...)`: declares that a test function is an eval suite over a golden set.
+
+The decorator only records the declaration on the function; the pytest plugin turns it into one
+test per case. Keeping pytest out of this module keeps `import goldgate` cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+__all__ = ["SPEC_ATTR", "EvalSpec", "eval"]
+
+SPEC_ATTR = "_goldgate_spec"
+F = TypeVar("F", bound=Callable[..., Any])
+_GATE_KEYS = ("min_pass_rate", "max_error_rate", "max_cost_per_case")
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    dataset: str
+    model: str | None = None
+    split: tuple[str, ...] = ()
+    name: str | None = None
+    repeats: int = 1
+    candidate: str | None = None
+    gate_overrides: dict[str, float | None] = field(default_factory=dict)
+
+
+def eval(
+    dataset: str,
+    *,
+    model: str | None = None,
+    split: str | tuple[str, ...] | list[str] | None = None,
+    name: str | None = None,
+    repeats: int = 1,
+    candidate: str | None = None,
+    **gates: float | None,
+) -> Callable[[F], F]:
+    """Parametrise the decorated test over `dataset`'s cases; `model` names the slot whose output the
+    `output` fixture provides. Gate keywords (min_pass_rate, max_error_rate, max_cost_per_case)
+    override the project's defaults for this suite."""
+    unknown = sorted(set(gates) - set(_GATE_KEYS))
+    if unknown:
+        raise TypeError(f"goldgate.eval: unknown argument(s) {', '.join(unknown)}; gates are {', '.join(_GATE_KEYS)}")
+    if repeats < 1:
+        raise ValueError("goldgate.eval: repeats must be >= 1")
+    splits = (split,) if isinstance(split, str) else tuple(split or ())
+    spec = EvalSpec(dataset, model, splits, name, repeats, candidate, dict(gates))
+
+    def mark(fn: F) -> F:
+        setattr(fn, SPEC_ATTR, spec)
+        return fn
+
+    return mark
