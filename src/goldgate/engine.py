@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,7 +144,8 @@ class EvalEngine:
             raise ModelCallError(f"case {case.id}: {pred.error}")
         return pred
 
-    def record(self, suite: Suite, case: Case, repeat: int, status: str, message: str = "", nodeid: str = "") -> dict[str, Any]:
+    def record(self, suite: Suite, case: Case, repeat: int, status: str, message: str = "", nodeid: str = "",
+               annotations: dict[str, Any] | None = None) -> dict[str, Any]:
         """One case's result as plain data (it travels from xdist workers to the controller)."""
         pred = self._outputs.get((suite.name, case.id, repeat))
         rec: dict[str, Any] = {
@@ -155,6 +157,8 @@ class EvalEngine:
             "expected": case.expected,
             "message": message[:500],
         }
+        if annotations:
+            rec.update(annotations)
         if pred is not None:
             rec.update(
                 output={"label": pred.label, "text": pred.text[:2000]},

@@ -22,6 +22,7 @@ from goldgate.spec import SPEC_ATTR, EvalSpec
 
 SUITE_KEY = pytest.StashKey[Any]()
 GROUP_KEY = pytest.StashKey[str]()
+NOTES_KEY = pytest.StashKey[dict]()
 STATE_KEY = pytest.StashKey["GoldgateSession"]()
 _PROP_CASE = "goldgate"
 _PROP_SUITE = "goldgate_suite"
@@ -212,6 +213,15 @@ class GoldgateSession:
             self._finish(session)
         return result
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Any:
+        if item.stash.get(SUITE_KEY, None) is None:
+            return (yield)
+        from goldgate.engine import annotating
+
+        with annotating(item.stash.setdefault(NOTES_KEY, {})):
+            return (yield)
+
     # --- reports ------------------------------------------------------------------------------
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
@@ -232,7 +242,8 @@ class GoldgateSession:
                 if not self.strict:
                     report.longrepr = f"{item.nodeid}: {message}"
             params = item.callspec.params  # type: ignore[attr-defined]
-            rec = self.engine.record(suite, params["case"], params.get("goldgate_repeat", 0), status, message, item.nodeid)
+            rec = self.engine.record(suite, params["case"], params.get("goldgate_repeat", 0), status, message,
+                                     item.nodeid, item.stash.get(NOTES_KEY, None))
             if suite.name not in self._announced:
                 self._announced.add(suite.name)
                 report.user_properties.append((_PROP_SUITE, suite.meta()))
@@ -266,8 +277,16 @@ class GoldgateSession:
         self.summary = self.collector.summary(run_id, time.perf_counter() - self._started,
                                               extra={"strict": self.strict})
         self.run_dir = Path(out) if out else default_run_dir(self.engine.config, run_id)
+        judges = sorted({v["judge"] for r in self.collector.records.values() for v in r.get("judges", [])})
+        if judges:
+            from goldgate.calibration import check_judges
+
+            self.summary["judge_gates"] = check_judges(self.engine.config, judges)
+            if any(g["status"] != "pass" for g in self.summary["judge_gates"]):
+                self.summary["status"] = "fail"
         write_run(self.run_dir, self.summary, self.collector.records.values())
         failing_gates = sum(s["gate"]["status"] == "fail" for s in self.summary["suites"])
+        failing_gates += sum(g["status"] != "pass" for g in self.summary.get("judge_gates", []))
         if not self.strict:
             session.testsfailed -= self._case_failures
         session.testsfailed += failing_gates
