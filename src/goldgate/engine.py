@@ -20,7 +20,7 @@ from goldgate.models import LLMModel, Model, Prediction, model_for_candidate, ru
 from goldgate.results import build_summary
 from goldgate.spec import EvalSpec
 
-__all__ = ["CaseKey", "EvalEngine", "ResultCollector", "Suite"]
+__all__ = ["CaseKey", "EvalEngine", "ResultCollector", "Suite", "annotating", "case_annotations"]
 
 CaseKey = tuple[str, str, int]  # (suite, case id, repeat)
 

@@ -297,4 +297,5 @@ class GoldgateSession:
         from goldgate.report import render_terminal
 
         terminalreporter.write_sep("=", "goldgate")
-        terminalreporter.write(render_terminal(self.summary, run_dir=self.run_dir))
+        width = terminalreporter._tw.fullwidth
+        terminalreporter.write(render_terminal(self.summary, run_dir=self.run_dir, width=width))

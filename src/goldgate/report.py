@@ -15,7 +15,7 @@ def _pct(x: float) -> str:
 
 def _ci(s: dict[str, Any]) -> str:
     lo, hi = s["pass_rate_ci"]
-    return f"[{_pct(lo)}, {_pct(hi)}]"
+    return f"[{100 * lo:.1f}, {100 * hi:.1f}]"
 
 
 def _money(x: float) -> str:
@@ -27,13 +27,13 @@ def _gate(s: dict[str, Any]) -> str:
     return "PASS" if g["status"] == "pass" else "FAIL: " + "; ".join(g.get("reasons", []))
 
 
-def render_terminal(summary: dict[str, Any], run_dir: Path | str | None = None) -> str:
+def render_terminal(summary: dict[str, Any], run_dir: Path | str | None = None, width: int = 120) -> str:
     """A rich table per run, rendered to text so pytest's terminal writer can print it."""
     from rich.console import Console
     from rich.table import Table
 
     buf = io.StringIO()
-    console = Console(file=buf, width=120, force_terminal=False, color_system=None)
+    console = Console(file=buf, width=max(width, 120), force_terminal=False, color_system=None)
     table = Table(title=None, show_lines=False)
     for col, justify in [("suite", "left"), ("n", "right"), ("passed", "right"), ("failed", "right"),
                          ("errors", "right"), ("pass rate [95% CI]", "right"), ("cost", "right"),
@@ -44,9 +44,14 @@ def render_terminal(summary: dict[str, Any], run_dir: Path | str | None = None) 
             s["name"], str(s["n"]), str(s["passed"]), str(s["failed"]), str(s["errors"]),
             f"{_pct(s['pass_rate'])} {_ci(s)}", _money(s["cost_usd"]),
             f"{1000 * s['latency_p50_s']:.0f} / {1000 * s['latency_p95_s']:.0f} ms",
-            f"{s['cache_hits']}/{s['n']}", _gate(s),
+            f"{s['cache_hits']}/{s['n']}", s["gate"]["status"].upper(),
         )
     console.print(table)
+    for s in summary["suites"]:
+        for reason in s["gate"].get("reasons", []):
+            console.print(f"gate failed: {s['name']}: {reason}")
+    for g in summary.get("judge_gates", []):
+        console.print(f"judge {g['judge']}: {g['status'].upper()}" + "".join(f"; {r}" for r in g.get("reasons", [])))
     t = summary["totals"]
     console.print(
         f"{t['cases']} cases · {t['llm_calls']} LLM calls · {t['cache_hits']} cache hits · "

@@ -16,6 +16,7 @@ from goldgate.errors import GoldgateError
 _GROUPS = (
     "goldgate.cli.goldens",
     "goldgate.cli.run",
+    "goldgate.cli.demo",
     "goldgate.cli.sim",
 )
 

@@ -1,0 +1,57 @@
+"""`goldgate demo`: the whole loop on the embedded default — no API key, no Argilla, no GitHub.
+
+It starts `goldgate sim` (an offline stand-in for a hosted LLM: its numbers are simulator
+numbers, never model results), runs the project's evals against it, and prints the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="run the project's evals against the offline simulator and report")
+    p.add_argument("--out", type=Path, help="run directory (default: a new one under the runs folder)")
+    p.set_defaults(func=_demo)
+
+
+def sim_settings(config: Any) -> Any:
+    """The project's `[tool.goldgate.sim]` table with key paths made absolute and an ephemeral port."""
+    from goldgate.sim import SimSettings
+
+    table = dict(config.sim)
+    table["keys"] = [str(config.path(k)) for k in table.get("keys", [])]
+    table["port"] = 0
+    return SimSettings.model_validate(table)
+
+
+def _step(title: str) -> None:
+    print(f"\n\033[1m==> {title}\033[0m" if sys.stdout.isatty() else f"\n==> {title}", flush=True)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from goldgate.cli.run import OFFLINE_ENV, pytest_command
+    from goldgate.config import load_config
+    from goldgate.results import load_run, new_run_id
+    from goldgate.sim import SimProcess
+
+    cfg = load_config()
+    out = args.out or cfg.path(cfg.runs) / f"demo-{new_run_id()}"
+    _step("starting goldgate sim (offline simulator standing in for a hosted LLM)")
+    with SimProcess(sim_settings(cfg)) as sim:
+        print(f"sim at {sim.url}")
+        env = {**os.environ, **OFFLINE_ENV, "GOLDGATE_SIM_URL": sim.url}
+        _step(f"pytest {cfg.evals}  (model calls run concurrently ahead of the tests, cached)")
+        cmd = pytest_command(cfg.path(cfg.evals), out=out, strict=False, candidates=[],
+                             extra=["-q", "--tb=no", "-rN", "--no-header"])
+        rc = subprocess.call(cmd, cwd=cfg.root, env=env)
+        requests = sim.stats()["requests"]
+    summary = load_run(out)
+    print(f"requests to the sim this run: {requests} (a repeated demo is served from the cache)")
+    print(f"\ngates {summary['status'].upper()} → exit {rc}")
+    return rc
