@@ -1,0 +1,74 @@
+"""Model slots through the public API: load_model().predict over real HTTP, label parsing, secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import LABELS, eval_source, make_project, run_cli, sim_key  # noqa: F401
+from goldgate import load_model
+from goldgate.calls import cache_key
+from goldgate.models import parse_label
+from goldgate.sim import SimProcess, SimSettings
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("card_arrival", "card_arrival"),
+        ("  Card_Arrival. ", "card_arrival"),
+        ("Intent: top_up_failed", "top_up_failed"),
+        ("The intent is `exchange_charge`.", "exchange_charge"),
+        ("I think it's transfer failed", "transfer_failed"),
+        ("card_arrival or card_not_working", None),
+        ("no idea", None),
+    ],
+)
+def test_parse_label_is_constrained_to_the_label_set(text: str, want: str | None) -> None:
+    assert parse_label(text, LABELS) == want
+
+
+def test_load_model_predicts_through_the_slot_and_config_swaps_it(tmp_path: Path, sim_env) -> None:
+    make_project(tmp_path)
+    model = load_model("router", project=tmp_path)
+    pred = model.predict({"text": "test question 3: something about my card or transfer"})
+    assert pred.ok and pred.label in LABELS and pred.candidate == "sim-llm"
+    assert pred.prompt_tokens > 0 and pred.cost_usd > 0 and not pred.cached
+    again = model.predict({"text": "test question 3: something about my card or transfer"})
+    assert again.cached and again.label == pred.label and sim_env.stats()["requests"] == 1
+    py = tmp_path / "pyproject.toml"
+    py.write_text(py.read_text().replace('use = "sim-llm"', 'use = "sim-weak"'))
+    assert load_model("router", project=tmp_path).predict({"text": "x"}).candidate == "sim-weak"
+
+
+def test_cache_key_ignores_secrets_and_transport_but_not_params() -> None:
+    msgs = [{"role": "user", "content": "hi"}]
+    base = cache_key("app", "m", msgs, {"temperature": 0}, 0)
+    assert cache_key("app", "m", msgs, {"temperature": 0, "api_key": "sk-secret", "timeout": 3}, 0) == base
+    assert cache_key("app", "m", msgs, {"temperature": 1}, 0) != base
+    assert cache_key("judge", "m", msgs, {"temperature": 0}, 0) != base
+    assert cache_key("app", "m", msgs, {"temperature": 0}, 1) != base
+
+
+def test_api_key_never_reaches_cache_results_or_errors(tmp_path: Path, sim_key: Path, monkeypatch) -> None:  # noqa: F811
+    secret = "sk-test-THIS-IS-A-SECRET-0123456789"
+    make_project(tmp_path)
+    py = tmp_path / "pyproject.toml"
+    py.write_text(py.read_text().replace('api_base = "${GOLDGATE_SIM_URL}"\nparams',
+                                         'api_base = "${GOLDGATE_SIM_URL}"\napi_key_env = "SIM_KEY"\nparams'))
+    (tmp_path / "evals" / "test_evals.py").write_text(eval_source(min_pass_rate=0.0))
+    with SimProcess(SimSettings(keys=[sim_key], api_key=secret, port=0)) as sim:
+        env = {"GOLDGATE_SIM_URL": sim.url, "SIM_KEY": secret}
+        ok = run_cli("run", "--out", str(tmp_path / "ok"), "--", "-q", cwd=tmp_path, env=env)
+        assert ok.returncode == 0, ok.stdout[-1500:]
+        (tmp_path / ".goldgate" / "cache.sqlite").unlink()  # keys are not part of cache keys: force real calls
+        bad = run_cli("run", "--out", str(tmp_path / "bad"), "--", "-q", "-p", "no:cacheprovider", cwd=tmp_path,
+                      env={**env, "SIM_KEY": secret[::-1]})
+        # A bad key stops the run's calls after the first 401s (at most one concurrency window).
+        assert 1 <= sim.stats()["by_status"].get("401", 0) <= 16
+    assert bad.returncode == 1
+    blobs = [ok.stdout, ok.stderr, bad.stdout, bad.stderr]
+    blobs += [p.read_bytes().decode("utf-8", "replace") for p in tmp_path.rglob("*") if p.is_file()]
+    assert not any(secret in b or secret[::-1] in b for b in blobs)
+    assert "AuthenticationError" in (tmp_path / "bad" / "cases.jsonl").read_text()

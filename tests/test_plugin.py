@@ -1,0 +1,159 @@
+"""The pytest plugin as users drive it: pytester projects run in a subprocess against a real sim."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import eval_source, make_project, summary_of
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, sim_env) -> pytest.Pytester:
+    make_project(pytester.path)
+    return pytester
+
+
+def _run(p: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict]:
+    out = p.path / "run"
+    res = p.runpytest_subprocess("-p", "no:cacheprovider", "--goldgate-out", str(out), *args)
+    return res, summary_of(out)
+
+
+def test_gate_below_pass_rate_exits_0_even_with_failed_cases(project: pytest.Pytester, sim_env) -> None:
+    project.makepyfile(test_evals=eval_source(min_pass_rate=0.5))
+    res, summary = _run(project)
+    suite = summary["suites"][0]
+    assert res.ret == 0, res.stdout.str()
+    assert suite["failed"] > 0 and suite["passed"] > 0
+    assert suite["n"] == 200 and suite["passed"] + suite["failed"] + suite["errors"] == 200
+    assert suite["gate"]["status"] == "pass"
+    res.stdout.fnmatch_lines(["*goldgate*", "*test_intent*200*PASS*"])
+    assert sim_env.stats()["requests"] == 200
+
+
+def test_gate_above_pass_rate_exits_1_and_names_the_gate(project: pytest.Pytester) -> None:
+    project.makepyfile(test_evals=eval_source(min_pass_rate=0.99))
+    res, summary = _run(project)
+    assert res.ret == 1
+    assert summary["status"] == "fail"
+    assert summary["suites"][0]["gate"]["reasons"][0].startswith("min_pass_rate")
+    res.stdout.fnmatch_lines(["*gate failed: test_intent: min_pass_rate*FAILED*"])
+
+
+def test_strict_mode_fails_on_any_case_failure(project: pytest.Pytester) -> None:
+    project.makepyfile(test_evals=eval_source(min_pass_rate=0.5))
+    res, _ = _run(project, "--goldgate-strict")
+    assert res.ret == 1
+
+
+def test_summary_schema_and_cases_file(project: pytest.Pytester) -> None:
+    project.makepyfile(test_evals=eval_source(min_pass_rate=0.5))
+    _, summary = _run(project)
+    assert summary["schema"] == "goldgate.run/v1"
+    s = summary["suites"][0]
+    for key in ("name", "n", "passed", "failed", "errors", "pass_rate", "pass_rate_ci", "cost_usd", "gate"):
+        assert key in s
+    lo, hi = s["pass_rate_ci"]
+    assert lo < s["pass_rate"] < hi
+    assert s["cost_usd"] > 0 and s["fingerprints"]["dataset_sha256"] and s["fingerprints"]["prompt_sha256"]
+    for key in ("cases", "cost_usd", "llm_calls", "cache_hits"):
+        assert key in summary["totals"]
+    cases = [json.loads(line) for line in (project.path / "run" / "cases.jsonl").read_text().splitlines()]
+    assert len(cases) == 200 and {c["status"] for c in cases} <= {"passed", "failed"}
+    assert all(c["output"]["label"] for c in cases)
+
+
+def test_second_run_is_served_from_cache(project: pytest.Pytester, sim_env) -> None:
+    project.makepyfile(test_evals=eval_source())
+    _, first = _run(project)
+    sim_env.reset()
+    _, second = _run(project)
+    assert sim_env.stats()["requests"] == 0
+    assert second["totals"]["llm_calls"] == 0 and second["totals"]["cache_hits"] == 200
+    assert second["suites"][0]["passed"] == first["suites"][0]["passed"]
+
+
+def test_xdist_gives_the_same_totals_without_duplicate_calls(project: pytest.Pytester, sim_env) -> None:
+    project.makepyfile(test_evals=eval_source())
+    res_n, par = _run(project, "-n", "2")
+    assert sim_env.stats()["requests"] == 200  # each case called once across both workers
+    (project.path / ".goldgate" / "cache.sqlite").unlink()
+    res_1, single = _run(project)
+    keys = ("n", "passed", "failed", "errors")
+    assert [par["suites"][0][k] for k in keys] == [single["suites"][0][k] for k in keys]
+    assert res_n.ret == res_1.ret == 0
+
+
+def test_errors_are_counted_separately_and_gate_on_error_rate(pytester: pytest.Pytester, monkeypatch, sim_key) -> None:
+    from goldgate.sim import SimProcess, SimSettings
+
+    make_project(pytester.path, timeout_s=2, max_retries=1)
+    pytester.makepyfile(test_evals=eval_source(min_pass_rate=0.0))
+    with SimProcess(SimSettings(keys=[sim_key], rate_500=1.0, port=0)) as broken:
+        monkeypatch.setenv("GOLDGATE_SIM_URL", broken.url)
+        res, summary = _run(pytester)
+        assert broken.stats()["by_status"]["500"] == 400  # 1 try + 1 retry per case, bounded
+    s = summary["suites"][0]
+    assert (s["errors"], s["passed"], s["failed"]) == (200, 0, 0)
+    assert s["gate"]["status"] == "fail" and "max_error_rate" in s["gate"]["reasons"][0]
+    assert res.ret == 1
+
+
+def test_bad_golden_line_is_one_clear_collection_error(project: pytest.Pytester) -> None:
+    golden = project.path / "evals" / "goldens" / "tiny.jsonl"
+    lines = golden.read_text().splitlines()
+    lines[6] = lines[6][:-1]
+    golden.write_text("\n".join(lines) + "\n")
+    project.makepyfile(test_evals=eval_source())
+    res = project.runpytest_subprocess("-p", "no:cacheprovider")
+    assert res.ret != 0
+    res.stdout.fnmatch_lines([f"*goldgate: {golden}:7: invalid JSON*"])
+    assert "Traceback" not in res.stdout.str()
+
+
+def test_candidate_override_and_unknown_slot(project: pytest.Pytester) -> None:
+    project.makepyfile(test_evals=eval_source(min_pass_rate=0.0))
+    _, weak = _run(project, "--goldgate-candidate", "router=sim-weak")
+    _, strong = _run(project)
+    assert weak["suites"][0]["candidate"] == "sim-weak"
+    assert weak["suites"][0]["pass_rate"] < strong["suites"][0]["pass_rate"]
+    project.makepyfile(test_evals=eval_source().replace('model="router"', 'model="nope"'))
+    res = project.runpytest_subprocess("-p", "no:cacheprovider")
+    res.stdout.fnmatch_lines(["*no model slot 'nope'*"])
+    assert res.ret != 0
+
+
+def test_collect_only_makes_no_calls(project: pytest.Pytester, sim_env) -> None:
+    project.makepyfile(test_evals=eval_source())
+    res = project.runpytest_subprocess("--collect-only", "-q", "-p", "no:cacheprovider")
+    assert res.ret == 0
+    res.stdout.fnmatch_lines(["*test_intent?c-0199?*"])
+    assert sim_env.stats()["requests"] == 0
+
+
+def test_repeats_report_pass_at_k_and_flakiness(project: pytest.Pytester, sim_env) -> None:
+    project.makepyfile(test_evals=eval_source(extra=", repeats=3"))
+    _, summary = _run(project)
+    s = summary["suites"][0]
+    assert s["n"] == 600 and sim_env.stats()["requests"] == 600  # each repeat is its own cache key
+    r = s["repeats"]
+    assert r["k"] == 3 and 0 <= r["pass_all_k"] <= r["pass_at_k"] <= 1
+    assert len(r["per_case_pass_rate"]) == 200
+
+
+def test_case_fixture_without_decorator_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_plain="def test_x(case):\n    pass\n")
+    res = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    res.stdout.fnmatch_lines(["*needs @goldgate.eval*"])
+    assert res.ret != 0
+
+
+def test_unrelated_tests_are_untouched(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_plain="def test_ok():\n    assert True\n\ndef test_bad():\n    assert False\n")
+    res = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    assert res.ret == 1
+    res.assert_outcomes(passed=1, failed=1)
+    assert not Path(pytester.path / ".goldgate").exists()
