@@ -1,0 +1,168 @@
+"""`goldgate github comment | summary | swap-pr`: publish results and model swaps on GitHub."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("github", help="sticky PR comment, step summary and model-swap PR")
+    gs = p.add_subparsers(dest="github_command", metavar="ACTION", required=True)
+
+    def runs(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--head", required=True, type=Path, help="the run directory of this change")
+        parser.add_argument("--base", type=Path, help="the base run directory (adds the paired comparison)")
+
+    def remote(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--repo", default=os.environ.get("GITHUB_REPOSITORY"),
+                            help="owner/name (default: $GITHUB_REPOSITORY)")
+        parser.add_argument("--api-url", default=os.environ.get("GITHUB_API_URL"),
+                            help="REST API base URL (default: $GITHUB_API_URL or api.github.com)")
+
+    c = gs.add_parser("comment", help="create or edit this workflow's sticky comment on the PR")
+    runs(c)
+    remote(c)
+    c.add_argument("--pr", type=int, help="pull request number (default: from the Actions event)")
+    c.add_argument("--marker", default=os.environ.get("GITHUB_WORKFLOW") or "evals",
+                   help="name in the hidden marker that identifies the comment (default: $GITHUB_WORKFLOW)")
+    c.add_argument("--dry-run", action="store_true", help="print the comment body; no network")
+    c.set_defaults(func=_comment)
+
+    s = gs.add_parser("summary", help="step summary, ::error annotations for failing gates, outputs")
+    runs(s)
+    s.set_defaults(func=_summary)
+
+    w = gs.add_parser("swap-pr", help="open, update or close the model-swap PR from a decision JSON")
+    w.add_argument("--decision", required=True, type=Path, help="decision.json written by `goldgate decide`")
+    remote(w)
+    w.add_argument("--base-branch", help="branch the PR targets (default: the repository's default)")
+    w.add_argument("--path", default="pyproject.toml", help="the config file's path in the repository")
+    w.add_argument("--label", action="append", default=[], help="extra label (repeatable)")
+    w.add_argument("--dry-run", action="store_true",
+                   help="print title, branch, diff and body against the local pyproject.toml; no network")
+    w.set_defaults(func=_swap_pr)
+
+
+def _report(head: Path, base: Path | None) -> tuple[str, Any]:
+    """Markdown for the comment / summary, and the comparison when there is a base."""
+    from goldgate.results import load_run
+
+    if base is None:
+        from goldgate.report import render_markdown
+
+        return render_markdown(load_run(head)), None
+    from goldgate.compare import compare_runs
+    from goldgate.compare import render_markdown as render_comparison
+
+    cmp = compare_runs(base, head)
+    return render_comparison(cmp), cmp
+
+
+def _repo(args: argparse.Namespace, token: str) -> Any:
+    from goldgate.github import GitHubError, connect, github_errors
+
+    if not args.repo or "/" not in args.repo:
+        raise GitHubError("no repository: pass --repo owner/name or set GITHUB_REPOSITORY")
+    with github_errors(f"open {args.repo}", token):
+        return connect(token, args.api_url).get_repo(args.repo)
+
+
+def _run_url() -> str | None:
+    env = os.environ
+    if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
+        server = env.get("GITHUB_SERVER_URL", "https://github.com")
+        return f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+    return None
+
+
+def _comment(args: argparse.Namespace) -> int:
+    from goldgate.github import (
+        GitHubError,
+        marker,
+        pr_number_from_env,
+        token_from_env,
+        upsert_comment,
+    )
+
+    markdown, _ = _report(args.head, args.base)
+    tag = marker(args.marker)
+    if args.dry_run:
+        print(f"{tag}\n{markdown}", end="")
+        return 0
+    number = args.pr or pr_number_from_env()
+    if number is None:
+        raise GitHubError("no pull request: pass --pr N or run on a pull_request event")
+    token = token_from_env()
+    result = upsert_comment(_repo(args, token), number, markdown, tag, token=token)
+    print(f"{result.action} comment {result.url}")
+    return 0
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from goldgate.errors import ConfigError
+    from goldgate.github import annotations, write_outputs, write_step_summary
+    from goldgate.results import load_run
+
+    markdown, cmp = _report(args.head, args.base)
+    summary = load_run(args.head)
+    try:
+        from goldgate.config import load_config
+
+        cfg = load_config()
+        root, goldens = cfg.root, cfg.goldens
+    except ConfigError:
+        root, goldens = Path.cwd(), "evals/goldens"
+    changed = {str(s.head.get("fingerprints", {}).get("prompt")) for s in cmp.suites
+               if "prompt" in s.changed} if cmp else set()
+    workspace = Path(os.environ.get("GITHUB_WORKSPACE") or Path.cwd())
+    for line in annotations(summary, goldens_dir=goldens, changed_prompts=changed, root=root,
+                            workspace=workspace):
+        print(line)
+    if write_step_summary(markdown) is None:
+        print(markdown, end="")
+    outputs: dict[str, Any] = {"status": summary.get("status", "unknown"),
+                               "pass-rate": f"{summary['totals'].get('passed', 0) / max(1, summary['totals'].get('cases', 0)):.4f}"}
+    if cmp is not None:
+        outputs.update({"verdict": cmp.verdict, "regressions": sum(s.regressed for s in cmp.suites),
+                        "fixes": sum(s.fixed for s in cmp.suites)})
+    write_outputs(outputs)
+    return 0
+
+
+def _swap_pr(args: argparse.Namespace) -> int:
+    from goldgate.github import SWAP_LABELS, load_decision, sync_swap_pr, token_from_env
+
+    decision = load_decision(args.decision)
+    labels = (*SWAP_LABELS, *args.label)
+    if args.dry_run:
+        return _swap_dry_run(args, decision, labels)
+    token = token_from_env()
+    result = sync_swap_pr(_repo(args, token), decision, path=args.path, base=args.base_branch,
+                          labels=labels, run_url=_run_url(), token=token)
+    for note in result.notes:
+        print(note)
+    if result.url:
+        print(f"{result.action} swap PR #{result.number}: {result.url}")
+    return 0
+
+
+def _swap_dry_run(args: argparse.Namespace, decision: Any, labels: tuple[str, ...]) -> int:
+    from goldgate.config import find_pyproject
+    from goldgate.github import SwapError, plan_swap
+
+    pyproject = find_pyproject()
+    if pyproject is None:
+        raise SwapError("no pyproject.toml with [tool.goldgate] at or above the current directory")
+    plan = plan_swap(decision, pyproject.read_text(encoding="utf-8"), path=args.path, labels=labels,
+                     run_url=_run_url())
+    if decision.decision == "keep":
+        print(f"decision: keep {decision.current} for slot {decision.slot}: would close the open PR "
+              f"from branch {plan.branch}, if any, with a comment")
+        return 0
+    print(f"title:  {plan.title}\nbranch: {plan.branch}\nlabels: {', '.join(plan.labels)}\n")
+    print(plan.diff)
+    print(plan.body, end="")
+    return 0
