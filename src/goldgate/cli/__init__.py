@@ -17,6 +17,7 @@ _GROUPS = (
     "goldgate.cli.goldens",
     "goldgate.cli.run",
     "goldgate.cli.demo",
+    "goldgate.cli.distill",
     "goldgate.cli.sim",
 )
 

@@ -1,0 +1,158 @@
+"""Cost per request for both sides of a swap, with the formula and every input on show.
+
+LLM: the mean per-call cost over a golden run (tokens × the price map; cached calls carry the cost
+they had when made). Student: hardware $/hour ÷ (3600 × measured throughput × utilisation), never
+below the fixed monthly instance cost ÷ monthly volume, plus the one-time cost (training time ×
+$/hour + labelling + LLM labelling of the pool) amortised over the projected volume.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from goldgate.config import CandidateConfig, Config
+from goldgate.errors import GoldgateError
+
+__all__ = [
+    "CostError",
+    "CostSettings",
+    "LLMCost",
+    "StudentCost",
+    "break_even_volume",
+    "cost_settings",
+    "llm_cost",
+    "student_cost",
+]
+
+
+class CostError(GoldgateError):
+    """`[tool.goldgate.cost]` is invalid, or a cost cannot be computed from the inputs given."""
+
+
+class CostSettings(BaseModel):
+    """`[tool.goldgate.cost]`: the traffic and hardware assumptions a swap is judged under."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    monthly_volume: int = Field(gt=0)
+    hardware_usd_per_hour: float = Field(ge=0)
+    hardware: str = "the serving machine"
+    utilisation: float = Field(default=0.5, gt=0, le=1)
+    amortisation_months: float = Field(default=12, gt=0)
+    labelling_usd: float = Field(default=0.0, ge=0)
+    training_usd_per_hour: float | None = Field(default=None, ge=0)
+    hours_per_month: float = Field(default=730, gt=0)
+    latency_slo_ms: float | None = Field(default=None, gt=0)
+    price_date: str | None = None
+
+    @property
+    def projected_volume(self) -> float:
+        return self.monthly_volume * self.amortisation_months
+
+
+def cost_settings(config: Config) -> CostSettings | None:
+    """The project's cost assumptions, or None when `[tool.goldgate.cost]` is absent."""
+    if not config.cost:
+        return None
+    try:
+        return CostSettings.model_validate(config.cost)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        raise CostError(f"{config.pyproject}: [tool.goldgate.cost] {key}: {err['msg']}") from None
+
+
+@dataclass(frozen=True)
+class LLMCost:
+    per_request: float
+    n: int
+    total_usd: float
+    price_source: str
+    price_date: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _litellm_price_map() -> tuple[str, str]:
+    """(source, date) of litellm's bundled price map, read from package metadata, not by importing it."""
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution("litellm")
+    except metadata.PackageNotFoundError:
+        return ("litellm price map (litellm not installed)", "unknown")
+    files = [f for f in dist.files or [] if f.name == "model_prices_and_context_window_backup.json"]
+    stamp = "unknown"
+    if files:
+        path = Path(str(dist.locate_file(files[0])))
+        if path.exists():
+            stamp = date.fromtimestamp(path.stat().st_mtime).isoformat()
+    return (f"litellm {dist.version} bundled price map", stamp)
+
+
+def llm_cost(cases: list[dict[str, Any]], name: str, cand: CandidateConfig, settings: CostSettings | None) -> LLMCost:
+    """Mean per-call cost over a run's case records; errors stay in the denominator (they were paid)."""
+    if not cases:
+        raise CostError(f"candidate '{name}': no case records to price")
+    total = sum(float(c.get("cost_usd") or 0.0) for c in cases)
+    if cand.input_cost_per_token is not None or cand.output_cost_per_token is not None:
+        source = (f"[tool.goldgate.candidates.{name}] input_cost_per_token={cand.input_cost_per_token}, "
+                  f"output_cost_per_token={cand.output_cost_per_token}")
+        stamp = "unrecorded (set [tool.goldgate.cost] price_date)"
+    else:
+        source, stamp = _litellm_price_map()
+    if settings is not None and settings.price_date:
+        stamp = settings.price_date
+    return LLMCost(total / len(cases), len(cases), total, source, stamp)
+
+
+@dataclass(frozen=True)
+class StudentCost:
+    per_request: float
+    serving_per_request: float
+    variable_per_request: float
+    floor_per_request: float
+    one_time_usd: float
+    training_usd: float
+    labelling_usd: float
+    teacher_usd: float
+    amortised_per_request: float
+    throughput_rps: float
+    formula: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def student_cost(s: CostSettings, *, throughput_rps: float, training_s: float, teacher_usd: float) -> StudentCost:
+    if throughput_rps <= 0:
+        raise CostError("student throughput is 0 requests/s; re-measure it (goldgate distill records it in card.json)")
+    variable = s.hardware_usd_per_hour / (3600 * throughput_rps * s.utilisation)
+    floor = s.hardware_usd_per_hour * s.hours_per_month / s.monthly_volume
+    serving = max(variable, floor)
+    training_usd = training_s / 3600 * (s.training_usd_per_hour if s.training_usd_per_hour is not None
+                                        else s.hardware_usd_per_hour)
+    one_time = training_usd + s.labelling_usd + teacher_usd
+    amortised = one_time / s.projected_volume
+    formula = (
+        f"max(${s.hardware_usd_per_hour}/h ÷ (3600 × {throughput_rps:.1f} req/s × {s.utilisation}), "
+        f"${s.hardware_usd_per_hour}/h × {s.hours_per_month} h ÷ {s.monthly_volume:,} req/month) "
+        f"+ ${one_time:.4f} one-time ÷ ({s.monthly_volume:,} × {s.amortisation_months} months)"
+    )
+    return StudentCost(serving + amortised, serving, variable, floor, one_time, training_usd, s.labelling_usd,
+                       teacher_usd, amortised, throughput_rps, formula)
+
+
+def break_even_volume(one_time_usd: float, llm_per_request: float, serving_per_request: float) -> float:
+    """Requests needed before the one-time cost is paid back; infinite when the student saves nothing."""
+    saving = llm_per_request - serving_per_request
+    if saving <= 0:
+        return math.inf
+    return one_time_usd / saving
