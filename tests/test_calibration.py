@@ -1,0 +1,137 @@
+"""The judge calibration gate: `goldgate judge calibrate/check` against a real sim, on a slice of the
+repo's Banking77 calibration set (human verdicts from the dataset authors' labels)."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_judge import goldgate, make_project, sim_settings
+
+from goldgate.calibration import cohen_kappa, delta_kappa_interval, kappa_interval
+
+LOW_FLOORS = "min_kappa = 0.3\nmin_kappa_lower = 0.2\nmin_fail_recall = 0.5"
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[Any]:
+    from goldgate.sim import SimProcess
+
+    with SimProcess(sim_settings()) as s:
+        yield s
+
+
+def _record(root: Path) -> dict[str, Any]:
+    return json.loads((root / "evals" / "judges" / "j.calibration.json").read_text(encoding="utf-8"))
+
+
+def _set_model(root: Path, model: str) -> None:
+    path = root / "pyproject.toml"
+    path.write_text(re.sub(r'model = "openai/sim-judge[a-z-]*"', f'model = "{model}"', path.read_text()),
+                    encoding="utf-8")
+
+
+def test_judge_at_95_percent_agreement_passes_the_gate(tmp_path: Path, sim: Any) -> None:
+    root = make_project(tmp_path / "p")
+    res = goldgate("judge", "calibrate", "j", "--no-progress", cwd=root, url=sim.url)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "calibration gate PASS" in res.stdout
+    rec = _record(root)
+    assert rec["n"] == 200 and rec["minority"] == 70 and rec["human_fail"] == 70
+    assert rec["kappa"] >= 0.8 and rec["kappa_ci"][0] >= 0.7 and rec["kappa_ci"][0] < rec["kappa"] < rec["kappa_ci"][1]
+    assert rec["fail_recall"] >= 0.8
+    conf = rec["confusion"]
+    assert sum(sum(row.values()) for row in conf.values()) == 200
+    assert rec["pass_rate_gap"] == pytest.approx(rec["pass_rate_judge"] - rec["pass_rate_human"], abs=1e-3)
+    assert rec["fingerprint"]["model"] == "openai/sim-judge" and len(rec["fingerprint"]["rubric_sha256"]) == 64
+    assert len(rec["items"]) == 200 and {"id", "human", "judge", "rationale"} <= set(rec["items"][0])
+    assert rec["baseline"] is None
+    check = goldgate("judge", "check", "--json", cwd=root, url=sim.url)
+    assert check.returncode == 0
+    (gate,) = json.loads(check.stdout)
+    assert gate["status"] == "pass" and gate["calibrated"] and gate["kappa"] == rec["kappa"]
+
+
+def test_degraded_agreement_fails_naming_kappa_its_interval_and_the_floor(tmp_path: Path, sim: Any) -> None:
+    root = make_project(tmp_path / "p", judge_model="openai/sim-judge-weak")  # sim agreement 0.6
+    res = goldgate("judge", "calibrate", "j", "--no-progress", cwd=root, url=sim.url)
+    assert res.returncode == 1
+    assert "calibration gate FAIL" in res.stdout
+    assert re.search(r"κ = -?0\.\d\d \[95% CI -?0\.\d\d, -?0\.\d\d\] is below the floor κ ≥ 0\.70", res.stdout)
+    assert re.search(r"has its lower bound below the floor 0\.60", res.stdout)
+    assert _record(root)["kappa"] < 0.5
+
+
+def test_changed_rubric_without_recalibration_fails(tmp_path: Path, sim: Any) -> None:
+    root = make_project(tmp_path / "p")
+    assert goldgate("judge", "calibrate", "j", "--no-progress", cwd=root, url=sim.url).returncode == 0
+    (root / "rubric.md").write_text("Pass only perfect answers.\n", encoding="utf-8")
+    res = goldgate("judge", "check", "j", cwd=root, url=sim.url)
+    assert res.returncode == 1
+    assert "has no calibration record (rubric changed" in res.stdout
+    _set_model(root, "openai/sim-judge-slip")
+    assert "(model, rubric changed" in goldgate("judge", "check", "j", cwd=root, url=sim.url).stdout
+
+
+def test_changed_calibration_set_needs_recalibration(tmp_path: Path, sim: Any) -> None:
+    root = make_project(tmp_path / "p")
+    assert goldgate("judge", "calibrate", "j", "--no-progress", cwd=root, url=sim.url).returncode == 0
+    cal = root / "goldens" / "calibration.jsonl"
+    cal.write_text("\n".join(cal.read_text().splitlines()[:-1]) + "\n", encoding="utf-8")
+    res = goldgate("judge", "check", "j", cwd=root, url=sim.url)
+    assert res.returncode == 1 and "calibration set goldens/calibration.jsonl changed" in res.stdout
+
+
+def test_kappa_drop_against_the_baseline_fails_until_rebaselined(tmp_path: Path, sim: Any) -> None:
+    root = make_project(tmp_path / "p", floors=LOW_FLOORS)
+    assert goldgate("judge", "calibrate", "j", "--no-progress", cwd=root, url=sim.url).returncode == 0
+    _set_model(root, "openai/sim-judge-slip")  # sim agreement 0.8: still above the lowered floors
+    res = goldgate("judge", "calibrate", "j", "--no-progress", cwd=root, url=sim.url)
+    base = _record(root)["baseline"]
+    assert base["fingerprint"]["model"] == "openai/sim-judge" and base["paired_n"] == 200
+    assert base["delta_kappa_ci"][1] < -0.05
+    assert res.returncode == 1
+    assert re.search(r"κ dropped against the baseline by 0\.\d\d \(Δκ 95% CI -0\.\d\d, -0\.\d\d; upper bound "
+                     r"below −0\.05; κ = 0\.\d\d \[95% CI", res.stdout)
+    # Recalibrating the same judge keeps comparing it with the old baseline...
+    assert goldgate("judge", "calibrate", "j", "--no-progress", cwd=root, url=sim.url).returncode == 1
+    # ...until someone accepts it as the new baseline, in a reviewed commit.
+    res = goldgate("judge", "calibrate", "j", "--rebaseline", "--no-progress", cwd=root, url=sim.url)
+    assert res.returncode == 0 and _record(root)["baseline"] is None
+
+
+def test_too_few_items_is_insufficient_evidence_not_a_pass(tmp_path: Path, sim: Any) -> None:
+    root = make_project(tmp_path / "p", n_pass=60, n_fail=20)
+    res = goldgate("judge", "calibrate", "j", "--no-progress", cwd=root, url=sim.url)
+    assert res.returncode == 1
+    assert "calibration gate INSUFFICIENT" in res.stdout
+    assert "N = 80 (floor 100), minority class 20 (floor 30)" in res.stdout
+    lenient = make_project(tmp_path / "q", n_pass=60, n_fail=20, floors="fail_on_insufficient = false")
+    res = goldgate("judge", "calibrate", "j", "--no-progress", cwd=lenient, url=sim.url)
+    assert res.returncode == 0 and "allowed by floors.fail_on_insufficient = false" in res.stdout
+
+
+def test_no_record_fails(tmp_path: Path, sim: Any) -> None:
+    res = goldgate("judge", "check", "j", cwd=make_project(tmp_path / "p"), url=sim.url)
+    assert res.returncode == 1 and "no calibration record for fingerprint sha256:" in res.stdout
+
+
+def test_kappa_matches_sklearn_and_intervals_cover_it() -> None:
+    from sklearn.metrics import cohen_kappa_score
+
+    rng = random.Random(3)
+    human = [rng.choice(["pass", "pass", "fail"]) for _ in range(300)]
+    judged = [h if rng.random() < 0.85 else ("fail" if h == "pass" else "pass") for h in human]
+    kappa = cohen_kappa(human, judged)
+    assert kappa == pytest.approx(cohen_kappa_score(human, judged))
+    cells = [(0 if h == "pass" else 2) + (0 if j == "pass" else 1) for h, j in zip(human, judged)]
+    lo, hi = kappa_interval(cells)
+    assert lo < kappa < hi and 0.1 < hi - lo < 0.3
+    assert delta_kappa_interval(cells, cells) == [0.0, 0.0]
+    # An error verdict is a disagreement: it can only lower κ.
+    assert cohen_kappa(human, ["error" if i == 0 else j for i, j in enumerate(judged)]) <= kappa
