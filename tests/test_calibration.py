@@ -27,13 +27,17 @@ def sim() -> Iterator[Any]:
 
 
 def _record(root: Path) -> dict[str, Any]:
-    return json.loads((root / "evals" / "judges" / "j.calibration.json").read_text(encoding="utf-8"))
+    return json.loads(
+        (root / "evals" / "judges" / "j.calibration.json").read_text(encoding="utf-8")
+    )
 
 
 def _set_model(root: Path, model: str) -> None:
     path = root / "pyproject.toml"
-    path.write_text(re.sub(r'model = "openai/sim-judge[a-z-]*"', f'model = "{model}"', path.read_text()),
-                    encoding="utf-8")
+    path.write_text(
+        re.sub(r'model = "openai/sim-judge[a-z-]*"', f'model = "{model}"', path.read_text()),
+        encoding="utf-8",
+    )
 
 
 def test_judge_at_95_percent_agreement_passes_the_gate(tmp_path: Path, sim: Any) -> None:
@@ -43,13 +47,24 @@ def test_judge_at_95_percent_agreement_passes_the_gate(tmp_path: Path, sim: Any)
     assert "calibration gate PASS" in res.stdout
     rec = _record(root)
     assert rec["n"] == 200 and rec["minority"] == 70 and rec["human_fail"] == 70
-    assert rec["kappa"] >= 0.8 and rec["kappa_ci"][0] >= 0.7 and rec["kappa_ci"][0] < rec["kappa"] < rec["kappa_ci"][1]
+    assert (
+        rec["kappa"] >= 0.8
+        and rec["kappa_ci"][0] >= 0.7
+        and rec["kappa_ci"][0] < rec["kappa"] < rec["kappa_ci"][1]
+    )
     assert rec["fail_recall"] >= 0.8
     conf = rec["confusion"]
     assert sum(sum(row.values()) for row in conf.values()) == 200
-    assert rec["pass_rate_gap"] == pytest.approx(rec["pass_rate_judge"] - rec["pass_rate_human"], abs=1e-3)
-    assert rec["fingerprint"]["model"] == "openai/sim-judge" and len(rec["fingerprint"]["rubric_sha256"]) == 64
-    assert len(rec["items"]) == 200 and {"id", "human", "judge", "rationale"} <= set(rec["items"][0])
+    assert rec["pass_rate_gap"] == pytest.approx(
+        rec["pass_rate_judge"] - rec["pass_rate_human"], abs=1e-3
+    )
+    assert (
+        rec["fingerprint"]["model"] == "openai/sim-judge"
+        and len(rec["fingerprint"]["rubric_sha256"]) == 64
+    )
+    assert len(rec["items"]) == 200 and {"id", "human", "judge", "rationale"} <= set(
+        rec["items"][0]
+    )
     assert rec["baseline"] is None
     check = goldgate("judge", "check", "--json", cwd=root, url=sim.url)
     assert check.returncode == 0
@@ -57,19 +72,25 @@ def test_judge_at_95_percent_agreement_passes_the_gate(tmp_path: Path, sim: Any)
     assert gate["status"] == "pass" and gate["calibrated"] and gate["kappa"] == rec["kappa"]
 
 
-def test_degraded_agreement_fails_naming_kappa_its_interval_and_the_floor(tmp_path: Path, sim: Any) -> None:
+def test_degraded_agreement_fails_naming_kappa_its_interval_and_the_floor(
+    tmp_path: Path, sim: Any
+) -> None:
     root = make_project(tmp_path / "p", judge_model="openai/sim-judge-weak")  # sim agreement 0.6
     res = goldgate("judge", "calibrate", "j", "--no-progress", cwd=root, url=sim.url)
     assert res.returncode == 1
     assert "calibration gate FAIL" in res.stdout
-    assert re.search(r"κ = -?0\.\d\d \[95% CI -?0\.\d\d, -?0\.\d\d\] is below the floor κ ≥ 0\.70", res.stdout)
+    assert re.search(
+        r"κ = -?0\.\d\d \[95% CI -?0\.\d\d, -?0\.\d\d\] is below the floor κ ≥ 0\.70", res.stdout
+    )
     assert re.search(r"has its lower bound below the floor 0\.60", res.stdout)
     assert _record(root)["kappa"] < 0.5
 
 
 def test_changed_rubric_without_recalibration_fails(tmp_path: Path, sim: Any) -> None:
     root = make_project(tmp_path / "p")
-    assert goldgate("judge", "calibrate", "j", "--no-progress", cwd=root, url=sim.url).returncode == 0
+    assert (
+        goldgate("judge", "calibrate", "j", "--no-progress", cwd=root, url=sim.url).returncode == 0
+    )
     (root / "rubric.md").write_text("Pass only perfect answers.\n", encoding="utf-8")
     res = goldgate("judge", "check", "j", cwd=root, url=sim.url)
     assert res.returncode == 1
@@ -80,7 +101,9 @@ def test_changed_rubric_without_recalibration_fails(tmp_path: Path, sim: Any) ->
 
 def test_changed_calibration_set_needs_recalibration(tmp_path: Path, sim: Any) -> None:
     root = make_project(tmp_path / "p")
-    assert goldgate("judge", "calibrate", "j", "--no-progress", cwd=root, url=sim.url).returncode == 0
+    assert (
+        goldgate("judge", "calibrate", "j", "--no-progress", cwd=root, url=sim.url).returncode == 0
+    )
     cal = root / "goldens" / "calibration.jsonl"
     cal.write_text("\n".join(cal.read_text().splitlines()[:-1]) + "\n", encoding="utf-8")
     res = goldgate("judge", "check", "j", cwd=root, url=sim.url)
@@ -89,19 +112,28 @@ def test_changed_calibration_set_needs_recalibration(tmp_path: Path, sim: Any) -
 
 def test_kappa_drop_against_the_baseline_fails_until_rebaselined(tmp_path: Path, sim: Any) -> None:
     root = make_project(tmp_path / "p", floors=LOW_FLOORS)
-    assert goldgate("judge", "calibrate", "j", "--no-progress", cwd=root, url=sim.url).returncode == 0
+    assert (
+        goldgate("judge", "calibrate", "j", "--no-progress", cwd=root, url=sim.url).returncode == 0
+    )
     _set_model(root, "openai/sim-judge-slip")  # sim agreement 0.8: still above the lowered floors
     res = goldgate("judge", "calibrate", "j", "--no-progress", cwd=root, url=sim.url)
     base = _record(root)["baseline"]
     assert base["fingerprint"]["model"] == "openai/sim-judge" and base["paired_n"] == 200
     assert base["delta_kappa_ci"][1] < -0.05
     assert res.returncode == 1
-    assert re.search(r"κ dropped against the baseline by 0\.\d\d \(Δκ 95% CI -0\.\d\d, -0\.\d\d; upper bound "
-                     r"below −0\.05; κ = 0\.\d\d \[95% CI", res.stdout)
+    assert re.search(
+        r"κ dropped against the baseline by 0\.\d\d \(Δκ 95% CI -0\.\d\d, -0\.\d\d; upper bound "
+        r"below −0\.05; κ = 0\.\d\d \[95% CI",
+        res.stdout,
+    )
     # Recalibrating the same judge keeps comparing it with the old baseline...
-    assert goldgate("judge", "calibrate", "j", "--no-progress", cwd=root, url=sim.url).returncode == 1
+    assert (
+        goldgate("judge", "calibrate", "j", "--no-progress", cwd=root, url=sim.url).returncode == 1
+    )
     # ...until someone accepts it as the new baseline, in a reviewed commit.
-    res = goldgate("judge", "calibrate", "j", "--rebaseline", "--no-progress", cwd=root, url=sim.url)
+    res = goldgate(
+        "judge", "calibrate", "j", "--rebaseline", "--no-progress", cwd=root, url=sim.url
+    )
     assert res.returncode == 0 and _record(root)["baseline"] is None
 
 
@@ -111,7 +143,9 @@ def test_too_few_items_is_insufficient_evidence_not_a_pass(tmp_path: Path, sim: 
     assert res.returncode == 1
     assert "calibration gate INSUFFICIENT" in res.stdout
     assert "N = 80 (floor 100), minority class 20 (floor 30)" in res.stdout
-    lenient = make_project(tmp_path / "q", n_pass=60, n_fail=20, floors="fail_on_insufficient = false")
+    lenient = make_project(
+        tmp_path / "q", n_pass=60, n_fail=20, floors="fail_on_insufficient = false"
+    )
     res = goldgate("judge", "calibrate", "j", "--no-progress", cwd=lenient, url=sim.url)
     assert res.returncode == 0 and "allowed by floors.fail_on_insufficient = false" in res.stdout
 
@@ -135,3 +169,61 @@ def test_kappa_matches_sklearn_and_intervals_cover_it() -> None:
     assert delta_kappa_interval(cells, cells) == [0.0, 0.0]
     # An error verdict is a disagreement: it can only lower κ.
     assert cohen_kappa(human, ["error" if i == 0 else j for i, j in enumerate(judged)]) <= kappa
+
+
+def test_push_disagreements_dry_run_lists_exactly_the_disagreements(
+    tmp_path: Path, sim: Any
+) -> None:
+    root = make_project(tmp_path / "p")
+    assert (
+        goldgate("judge", "calibrate", "j", "--no-progress", cwd=root, url=sim.url).returncode == 0
+    )
+    res = goldgate("judge", "push-disagreements", "j", "--dry-run", cwd=root, url=sim.url)
+    differ = [it for it in _record(root)["items"] if it["judge"] != it["human"]]
+    lines = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
+    assert res.returncode == 0 and differ
+    assert [x["id"] for x in lines] == [it["id"] for it in differ]
+
+
+def _argilla() -> tuple[str, str]:
+    """A running Argilla server from ARGILLA_API_URL / ARGILLA_API_KEY, else skip (see docs/judges.md)."""
+    import os
+    import urllib.request
+
+    url, key = os.environ.get("ARGILLA_API_URL"), os.environ.get("ARGILLA_API_KEY")
+    if not url or not key:
+        pytest.skip("no Argilla server: set ARGILLA_API_URL and ARGILLA_API_KEY")
+    req = urllib.request.Request(f"{url}/api/v1/me", headers={"X-Argilla-Api-Key": key})
+    try:
+        urllib.request.urlopen(req, timeout=3).close()
+    except OSError as exc:
+        pytest.skip(f"Argilla at {url} is not reachable: {exc}")
+    return url, key
+
+
+@pytest.mark.argilla
+def test_push_disagreements_to_a_real_argilla(tmp_path: Path, sim: Any) -> None:
+    import argilla as rg
+
+    url, key = _argilla()
+    root = make_project(tmp_path / "p", judge_model="openai/sim-judge-slip")
+    goldgate("judge", "calibrate", "j", "--no-progress", cwd=root, url=sim.url)
+    differ = {it["id"]: it for it in _record(root)["items"] if it["judge"] != it["human"]}
+    name = f"goldgate-test-{tmp_path.name}"[:60]
+    for _ in range(2):  # a second push updates the same records instead of duplicating them
+        res = goldgate("judge", "push-disagreements", "j", "--dataset", name, cwd=root, url=sim.url)
+        assert res.returncode == 0, res.stderr
+        assert f"{len(differ)} disagreements sent" in res.stdout
+    client = rg.Argilla(api_url=url, api_key=key)
+    ds = client.datasets(name=name)
+    try:
+        records = list(ds.records(with_suggestions=True))
+        assert sorted(r.id for r in records) == sorted(differ)
+        for r in records:
+            mine = differ[r.id]
+            assert r.metadata["human_verdict"] == mine["human"]
+            assert r.suggestions["verdict"].value == mine["judge"]
+            assert r.suggestions["rationale"].value == mine["rationale"]
+            assert r.fields["input"] and r.fields["output"]
+    finally:
+        ds.delete()

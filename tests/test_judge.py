@@ -59,7 +59,7 @@ fields = {{ input = "text", output = "predicted" }}
 
 ROUTER = "## system\nPick one intent from: {{ labels }}\n## user\nMessage: {{ text }}\n"
 
-EVAL = '''
+EVAL = """
 import goldgate as gg
 from goldgate.judge import judge
 
@@ -67,7 +67,7 @@ from goldgate.judge import judge
 def test_judged(case, output):
     verdict = judge("j").check(input=case.inputs["text"], output=output.label)
     assert verdict.passed, verdict.rationale
-'''
+"""
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
@@ -76,18 +76,31 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in sorted(rows, key=lambda r: r["id"])), encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps(r) + "\n" for r in sorted(rows, key=lambda r: r["id"])), encoding="utf-8"
+    )
 
 
-def make_project(root: Path, *, judge_model: str = "openai/sim-judge", floors: str = "",
-                 n_pass: int = 130, n_fail: int = 70, n_cases: int = 40) -> Path:
+def make_project(
+    root: Path,
+    *,
+    judge_model: str = "openai/sim-judge",
+    floors: str = "",
+    n_pass: int = 130,
+    n_fail: int = 70,
+    n_cases: int = 40,
+) -> Path:
     """A goldgate project with a router, Banking77 test cases, and judge `j` whose calibration set is
     a slice of the repo's real one (human verdicts from the BANKING77 labels)."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "pyproject.toml").write_text(PYPROJECT.format(judge_model=judge_model, floors=floors), encoding="utf-8")
+    (root / "pyproject.toml").write_text(
+        PYPROJECT.format(judge_model=judge_model, floors=floors), encoding="utf-8"
+    )
     (root / "router.md").write_text(ROUTER, encoding="utf-8")
     (root / "rubric.md").write_text(RUBRIC, encoding="utf-8")
-    (root / "labels.json").write_text((REPO / "evals/goldens/banking77.labels.json").read_text(), encoding="utf-8")
+    (root / "labels.json").write_text(
+        (REPO / "evals/goldens/banking77.labels.json").read_text(), encoding="utf-8"
+    )
     cal = _jsonl(CALIBRATION)
     passes = [r for r in cal if r["expected"]["verdict"] == "pass"][:n_pass]
     fails = [r for r in cal if r["expected"]["verdict"] == "fail"][:n_fail]
@@ -103,23 +116,48 @@ def make_project(root: Path, *, judge_model: str = "openai/sim-judge", floors: s
 def sim_settings(**overrides: Any) -> Any:
     from goldgate.sim import SimSettings
 
-    base: dict[str, Any] = dict(keys=[BANKING77], accuracy=0.85, format_noise=0.0, port=0,
-                                judge_model_agreement={"sim-judge-weak": 0.6, "sim-judge-slip": 0.8})
+    base: dict[str, Any] = {
+        "keys": [BANKING77],
+        "accuracy": 0.85,
+        "format_noise": 0.0,
+        "port": 0,
+        "judge_model_agreement": {"sim-judge-weak": 0.6, "sim-judge-slip": 0.8},
+    }
     return SimSettings(**{**base, **overrides})
 
 
 def goldgate(*args: str, cwd: Path, url: str) -> subprocess.CompletedProcess[str]:
     """`python -m goldgate ...` in the project, as a user runs it."""
     env = {**os.environ, **ENV, "GOLDGATE_SIM_URL": url}
-    return subprocess.run([sys.executable, "-m", "goldgate", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "goldgate", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def pytest_run(cwd: Path, url: str, out: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **ENV, "GOLDGATE_SIM_URL": url}
-    cmd = [sys.executable, "-m", "pytest", "evals", "-p", "no:cacheprovider", "-q", "--tb=line",
-           "--goldgate-out", str(out), "--goldgate-no-progress"]
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "evals",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--tb=line",
+        "--goldgate-out",
+        str(out),
+        "--goldgate-no-progress",
+    ]
+    return subprocess.run(
+        cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -135,12 +173,16 @@ def _judge(root: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> Judge:
     return Judge("j", load_config(pyproject=root / "pyproject.toml"))
 
 
-ITEMS = [JudgeItem("Some idiot stole my card.", "lost_or_stolen_card"),
-         JudgeItem("Some idiot stole my card.", "card_arrival"),
-         JudgeItem("Where should my card work?", "exchange_rate", reference="card_acceptance")]
+ITEMS = [
+    JudgeItem("Some idiot stole my card.", "lost_or_stolen_card"),
+    JudgeItem("Some idiot stole my card.", "card_arrival"),
+    JudgeItem("Where should my card work?", "exchange_rate", reference="card_acceptance"),
+]
 
 
-def test_unparseable_answer_is_an_error_never_a_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unparseable_answer_is_an_error_never_a_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from goldgate.sim import SimProcess
 
     root = make_project(tmp_path / "p")
@@ -191,13 +233,17 @@ def test_verdicts_parse_and_judge_calls_are_cached_apart_from_app_calls(
     assert app.key != req.key
 
 
-def test_judge_prompt_carries_sections_and_structured_output(tmp_path: Path, sim: Any,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_judge_prompt_carries_sections_and_structured_output(
+    tmp_path: Path, sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     j = _judge(make_project(tmp_path / "p"), sim.url, monkeypatch)
     req = j.request(ITEMS[2])
     user = req.messages[-1]["content"]
     assert "<input>\nWhere should my card work?\n</input>" in user
-    assert "<output>\nexchange_rate\n</output>" in user and "<reference>\ncard_acceptance\n</reference>" in user
+    assert (
+        "<output>\nexchange_rate\n</output>" in user
+        and "<reference>\ncard_acceptance\n</reference>" in user
+    )
     assert req.params["response_format"]["json_schema"]["name"] == "goldgate_verdict"
     assert RUBRIC.strip() in req.messages[0]["content"] and req.kind == "judge"
     assert "previous answer" in j.request(ITEMS[2], attempt=1).messages[-1]["content"]
@@ -207,15 +253,20 @@ def test_config_mistake_is_one_line_naming_the_key(tmp_path: Path, sim: Any) -> 
     root = make_project(tmp_path / "p", floors="min_kappa = 1.5")
     res = goldgate("judge", "check", "j", cwd=root, url=sim.url)
     assert res.returncode == 2
-    assert res.stderr.strip().splitlines() == [
+    line = (
         f"goldgate: error: {root / 'pyproject.toml'}: [tool.goldgate.judges.j] floors.min_kappa: "
         "Input should be less than or equal to 1"
-    ]
+    )
+    assert res.stderr.strip().splitlines() == [line]
 
 
-def test_plugin_gate_passes_a_calibrated_judge_and_fails_a_changed_rubric(tmp_path: Path, sim: Any) -> None:
+def test_plugin_gate_passes_a_calibrated_judge_and_fails_a_changed_rubric(
+    tmp_path: Path, sim: Any
+) -> None:
     root = make_project(tmp_path / "p")
-    assert goldgate("judge", "calibrate", "j", "--no-progress", cwd=root, url=sim.url).returncode == 0
+    assert (
+        goldgate("judge", "calibrate", "j", "--no-progress", cwd=root, url=sim.url).returncode == 0
+    )
     res = pytest_run(root, sim.url, tmp_path / "run1")
     summary = json.loads((tmp_path / "run1" / "summary.json").read_text())
     assert res.returncode == 0, res.stdout + res.stderr
@@ -231,7 +282,10 @@ def test_plugin_gate_passes_a_calibrated_judge_and_fails_a_changed_rubric(tmp_pa
     assert res.returncode == 1
     (gate,) = summary["judge_gates"]
     assert gate["status"] == "fail" and not gate["calibrated"]
-    assert "rubric changed" in gate["reasons"][0] and "goldgate judge calibrate j" in gate["reasons"][0]
+    assert (
+        "rubric changed" in gate["reasons"][0]
+        and "goldgate judge calibrate j" in gate["reasons"][0]
+    )
     assert summary["status"] == "fail"
     assert not any(c["judges"][0]["calibrated"] for c in _jsonl(tmp_path / "run2" / "cases.jsonl"))
 
@@ -240,7 +294,11 @@ def test_rerun_rejudges_saved_outputs_with_zero_app_calls(tmp_path: Path, sim: A
     root = make_project(tmp_path / "p")
     pytest_run(root, sim.url, tmp_path / "run")
     # Another judge model: every verdict must be asked again, and nothing else.
-    text = (root / "pyproject.toml").read_text().replace('"openai/sim-judge"', '"openai/sim-judge-weak"')
+    text = (
+        (root / "pyproject.toml")
+        .read_text()
+        .replace('"openai/sim-judge"', '"openai/sim-judge-weak"')
+    )
     (root / "pyproject.toml").write_text(text, encoding="utf-8")
     sim.reset()
     res = goldgate("judge", "rerun", str(tmp_path / "run"), cwd=root, url=sim.url)
@@ -254,5 +312,8 @@ def test_rerun_rejudges_saved_outputs_with_zero_app_calls(tmp_path: Path, sim: A
     before = {c["case_id"]: c["judges"][0] for c in _jsonl(tmp_path / "run" / "cases.jsonl")}
     for c in rejudged:
         note = c["judges"][0]
-        assert note["input"] == before[c["case_id"]]["input"] and note["output"] == before[c["case_id"]]["output"]
+        assert (
+            note["input"] == before[c["case_id"]]["input"]
+            and note["output"] == before[c["case_id"]]["output"]
+        )
         assert note["fingerprint"] != before[c["case_id"]]["fingerprint"]

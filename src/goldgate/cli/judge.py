@@ -231,6 +231,8 @@ def _send_to_argilla(
     """Upsert one Argilla record per disagreement (stable ids, so a re-push updates, never
     duplicates), with the judge's verdict and rationale as suggestions and the human's verdict as
     metadata, so reviewers decide who was right."""
+    import warnings
+
     import argilla as rg
 
     from goldgate.calibration import CalibrationError
@@ -238,6 +240,7 @@ def _send_to_argilla(
 
     agent = f"goldgate judge {record['judge']} {record['fingerprint']['id'][:19]}"
     try:
+        warnings.filterwarnings("ignore", category=UserWarning, module="argilla")
         client = rg.Argilla(api_url=url, api_key=key, retries=1)
         ds = client.datasets(name=dataset, workspace=workspace)
         if ds is None:
@@ -277,7 +280,8 @@ def _send_to_argilla(
                     metadata={"human_verdict": it["human"], "judge_verdict": it["judge"]},
                 )
             )
-        ds.records.log(records)
+        if records:
+            ds.records.log(records, batch_size=min(256, len(records)))
     except Exception as exc:  # noqa: BLE001 - the SDK raises many types; report one line
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise CalibrationError(f"Argilla at {url}: {redact(first, [key])}") from None
