@@ -80,8 +80,9 @@ def _train(model: Any, batches: list[dict[str, Any]], *, epochs: int, lr: float,
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-                total += float(loss)
-                step(float(loss))
+                value = loss.item()
+                total += value
+                step(value)
             history.append(total / max(1, len(batches)))
     model.eval()
     return history

@@ -1,0 +1,134 @@
+"""The swap rule: its statistics, its edge cases, and its error rates by simulation."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+
+import pytest
+
+from goldgate.cost import CostSettings, LLMCost, break_even_volume, student_cost
+from goldgate.decision import (
+    CandidatePoint,
+    DecisionInputs,
+    Pair,
+    class_recall_guard,
+    decide,
+    holm,
+    tango_lower_bound,
+    write_decision,
+)
+
+COST = CostSettings(monthly_volume=10_000_000, hardware_usd_per_hour=0.10, utilisation=0.3, latency_slo_ms=200)
+LLM_COST = LLMCost(0.00002, 1000, 0.02, "test prices", "2025-01-01")
+
+
+def _inputs(pairs: list[Pair], *, cost: CostSettings | None = COST, llm: LLMCost = LLM_COST, p95: float = 5.0,
+            non_human: list[str] | None = None) -> DecisionInputs:
+    sc = None if cost is None else student_cost(cost, throughput_rps=5000, training_s=30, teacher_usd=0.5)
+    n = len(pairs)
+    return DecisionInputs(
+        slot="router", current="llm", proposed="student", proposed_config={"type": "sklearn", "artifact": "a"},
+        pairs=pairs, llm=CandidatePoint("llm", "current", n, sum(p.llm_ok for p in pairs), llm.per_request, 400.0),
+        student=CandidatePoint("student", "proposed", n, sum(p.student_ok for p in pairs),
+                               None if sc is None else sc.per_request, p95),
+        llm_cost=llm, student_cost=sc, cost=cost, test_sources={"human": n}, non_human_ids=non_human or [],
+        leakage={"overlaps": 0})
+
+
+def _simulate(rng: random.Random, n: int, p_llm: float, diff: float, discordant: float = 0.10,
+              classes: int = 10) -> list[Pair]:
+    """Paired outcomes with P(LLM right) = p_llm and P(student right) = p_llm + diff."""
+    p10, p01 = (discordant + diff) / 2, (discordant - diff) / 2
+    p11 = p_llm - p01
+    pairs = []
+    for i in range(n):
+        u = rng.random()
+        llm_ok, student_ok = (True, True) if u < p11 else (False, True) if u < p11 + p10 else \
+            (True, False) if u < p11 + p10 + p01 else (False, False)
+        pairs.append(Pair(f"c{i}", f"class{i % classes}", llm_ok, student_ok))
+    return pairs
+
+
+def test_tango_interval_matches_published_value() -> None:
+    # Tango (1998): 0 discordant pairs out of 100 → 95% two-sided interval [−0.0370, 0.0370].
+    assert tango_lower_bound(0, 0, 100, z=1.959964) == pytest.approx(-0.0370, abs=5e-4)
+    assert tango_lower_bound(10, 5, 100) < 0.05 < 0.05 + tango_lower_bound(5, 10, 100) + 1
+
+
+def test_holm_steps_down() -> None:
+    assert holm({"a": 0.001, "b": 0.02, "c": 0.06}, 0.05) == {"a", "b"}
+    assert holm({"a": 0.001, "b": 0.02, "c": 0.04}, 0.05) == {"a", "b", "c"}
+    assert holm({"a": 0.03, "b": 0.04}, 0.05) == set()
+
+
+def test_clear_win_swaps_and_writes_json_report_and_chart(tmp_path) -> None:
+    pairs = _simulate(random.Random(1), 1000, 0.87, 0.03)
+    dec = decide(_inputs(pairs))
+    assert dec["decision"] == "swap" and dec["schema"] == "goldgate.decision/v1"
+    assert dec["checks"]["b_noninferiority"]["lower_95"] > -0.03
+    path = write_decision(tmp_path, dec)
+    saved = json.loads(path.read_text())
+    assert saved["proposed_config"] == {"type": "sklearn", "artifact": "a"}
+    assert (tmp_path / "decision.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "decision.svg").is_file()
+    assert "SWAP" in (tmp_path / "decision.md").read_text()
+
+
+def test_keep_when_student_is_not_shown_non_inferior() -> None:
+    dec = decide(_inputs(_simulate(random.Random(2), 300, 0.87, -0.06)))
+    assert dec["decision"] == "keep"
+    assert dec["reasons"][0].startswith("(b) not shown non-inferior")
+
+
+def test_keep_when_the_student_is_not_cheap_enough_at_this_volume() -> None:
+    low = COST.model_copy(update={"monthly_volume": 1_000_000})  # the always-on instance floor dominates
+    dec = decide(_inputs(_simulate(random.Random(3), 1000, 0.87, 0.03), cost=low))
+    assert dec["decision"] == "keep"
+    assert any(r.startswith("(c)") and "limit 0.7×" in r for r in dec["reasons"])
+    assert dec["checks"]["c_cost"]["ratio"] > 0.7
+
+
+def test_keep_without_cost_assumptions_and_when_latency_breaks_the_slo() -> None:
+    pairs = _simulate(random.Random(4), 1000, 0.87, 0.03)
+    assert decide(_inputs(pairs, cost=None))["checks"]["c_cost"]["pass"] is False
+    slow = decide(_inputs(pairs, p95=450.0))
+    assert slow["decision"] == "keep" and any("exceeds the SLO" in r for r in slow["reasons"])
+
+
+def test_keep_when_test_cases_are_not_human_validated() -> None:
+    dec = decide(_inputs(_simulate(random.Random(5), 1000, 0.87, 0.03), non_human=["t1", "t2"]))
+    assert dec["decision"] == "keep" and "not human-validated" in dec["reasons"][0]
+
+
+def test_break_even_is_infinite_when_the_student_saves_nothing() -> None:
+    assert math.isinf(break_even_volume(10.0, 0.001, 0.002))
+    assert break_even_volume(10.0, 0.002, 0.001) == pytest.approx(10_000)
+
+
+def test_class_guard_catches_one_collapsed_class_but_ignores_small_ones() -> None:
+    pairs = _simulate(random.Random(6), 1000, 0.9, 0.0, discordant=0.04)
+    broken = [Pair(p.case_id, p.label, p.llm_ok, p.student_ok and p.label != "class3") for p in pairs]
+    guard = class_recall_guard(broken, 0.03)
+    assert guard["failing"] == ["class3"] and not guard["pass"]
+    assert decide(_inputs(broken))["decision"] == "keep"
+    tiny = class_recall_guard(broken[:200], 0.03)  # 20 cases a class: below min_cases
+    assert tiny["tested_classes"] == 0 and tiny["pass"]
+
+
+def _swap_rate(n: int, diff: float, reps: int, seed: int) -> float:
+    rng = random.Random(seed)
+    return sum(decide(_inputs(_simulate(rng, n, 0.87, diff)))["decision"] == "swap" for _ in range(reps)) / reps
+
+
+@pytest.mark.parametrize(("n", "diff"), [(300, -0.035), (1000, -0.035), (1000, -0.03)])
+def test_monte_carlo_rarely_swaps_a_student_worse_than_delta(n: int, diff: float) -> None:
+    # Worse by δ = 0.03 or more: the rule must open a PR in at most 5% of golden sets.
+    rate = _swap_rate(n, diff, 2000, seed=n)
+    assert rate <= 0.05, rate
+
+
+def test_monte_carlo_swaps_an_equally_good_student_at_n_1000() -> None:
+    # "Truly better" includes exactly as good; anything better only raises the rate.
+    rate = _swap_rate(1000, 0.0, 1000, seed=11)
+    assert rate >= 0.80, rate

@@ -1,0 +1,144 @@
+"""The transformers + peft students on tiny local models (no Hub): train, save, reload, predict."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("peft")
+
+LABELS = ["card_lost", "exchange_rate", "transfer_failed"]
+WORDS = {
+    "card_lost": ["i lost my card", "my card was stolen", "card missing help", "someone took my card"],
+    "exchange_rate": ["what is the exchange rate", "rate for euros", "currency exchange rate today",
+                      "how much is the dollar rate"],
+    "transfer_failed": ["my transfer failed", "transfer did not go through", "failed transfer again",
+                        "why was my transfer rejected"],
+}
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+
+
+def _records() -> list[dict]:
+    recs = []
+    for label, phrases in WORDS.items():
+        for i, phrase in enumerate(phrases):
+            for j, tail in enumerate(["", " please", " now", " thanks", " asap"]):
+                split = "test" if j == 4 else "train"
+                recs.append({"id": f"{split}-{label}-{i}{j}", "inputs": {"text": phrase + tail},
+                             "expected": {"label": label}, "metadata": {"split": split},
+                             "provenance": {"source": "human", "annotators": ["t"]}})
+    return sorted(recs, key=lambda r: r["id"])
+
+
+def _tokenizer(texts: list[str], out: Path, *, causal: bool):
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[EOS]"]
+    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=300, special_tokens=special))
+    if not causal:
+        tok.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]", special_tokens=[("[CLS]", tok.token_to_id("[CLS]")),
+                                                      ("[SEP]", tok.token_to_id("[SEP]"))])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                                   sep_token="[SEP]", mask_token="[MASK]", eos_token="[EOS]")
+    fast.save_pretrained(out)
+    return fast
+
+
+def _project(tmp_path: Path, candidates: str) -> Path:
+    (tmp_path / "evals" / "goldens").mkdir(parents=True)
+    lines = [json.dumps(r) for r in _records()]
+    (tmp_path / "evals" / "goldens" / "tiny.jsonl").write_text("\n".join(lines) + "\n")
+    (tmp_path / "labels.json").write_text(json.dumps(LABELS))
+    (tmp_path / "pyproject.toml").write_text(f"""
+[tool.goldgate]
+evals = "evals"
+
+[tool.goldgate.slots.router]
+use = "llm"
+labels = "labels.json"
+
+[tool.goldgate.candidates.llm]
+model = "openai/x"
+prompt = "p.md"
+{candidates}
+""")
+    return tmp_path
+
+
+def test_lora_classifier_trains_saves_reloads_and_predicts(tmp_path: Path) -> None:
+    from transformers import BertConfig, BertModel
+
+    base = tmp_path / "tiny-bert"
+    tok = _tokenizer([r["inputs"]["text"] for r in _records()], base, causal=False)
+    BertModel(BertConfig(vocab_size=len(tok), hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=128, max_position_embeddings=64)).save_pretrained(base)
+    proj = _project(tmp_path, '[tool.goldgate.candidates.student-lora]\ntype = "peft"\nartifact = "artifacts/lora"\n')
+    res = subprocess.run(
+        [sys.executable, "-m", "goldgate", "distill", "--slot", "router", "--candidate", "student-lora",
+         "--goldens", "tiny", "--kind", "lora", "--base", str(base), "--out", "artifacts/lora",
+         "--epochs", "25", "--lr", "5e-3", "--batch-size", "8"],
+        cwd=proj, env=ENV, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "training set: 48 examples {'human': 48}" in res.stdout
+    art = proj / "artifacts" / "lora"
+    card = json.loads((art / "card.json").read_text())
+    assert card["kind"] == "peft-seq-cls" and card["base_model"] == str(base.resolve())
+    assert card["loss_history"][-1] < card["loss_history"][0]
+    assert (art / "adapter" / "adapter_config.json").is_file() and (art / "tokenizer").is_dir()
+    assert "Training data" in (art / "model_card.md").read_text()
+
+    from goldgate.config import load_config
+    from goldgate.models import model_for_candidate
+
+    model = model_for_candidate(load_config(proj), "router", "student-lora")
+    test = [r for r in _records() if r["metadata"]["split"] == "test"]
+    preds = model.predict_many([r["inputs"] for r in test])
+    assert all(p.ok and p.label in LABELS and 0 < p.confidence <= 1 for p in preds)
+    acc = sum(p.label == r["expected"]["label"] for p, r in zip(preds, test)) / len(test)
+    assert acc >= 0.75
+    again = model_for_candidate(load_config(proj), "router", "student-lora").predict(test[0]["inputs"])
+    assert again.label == preds[0].label
+
+
+def test_causal_lora_learns_free_text_and_reloads(tmp_path: Path) -> None:
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from goldgate.distill.dataset import Example, TrainingSet
+    from goldgate.distill.lora import LoraCausalBackend, train_lora_causal
+
+    pairs = [("i lost my card", "card lost"), ("my transfer failed", "transfer failed"),
+             ("what is the exchange rate", "exchange rate")]
+    base = tmp_path / "tiny-gpt2"
+    tok = _tokenizer([t for p in pairs for t in p] + ["### Input: Output:"], base, causal=True)
+    # A wider init stands in for pretraining: with std 0.02 tied embeddings, a frozen random base
+    # cannot produce confident logits whatever the adapter learns.
+    GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_embd=64, n_layer=2, n_head=2, n_positions=64,
+                               initializer_range=0.3, eos_token_id=tok.eos_token_id,
+                               bos_token_id=tok.eos_token_id)).save_pretrained(base)
+    ts = TrainingSet([Example(f"e{i}", x, y, "human") for i, (x, y) in enumerate(pairs * 4)], "test", "0" * 64)
+    out = tmp_path / "art"
+    trained = train_lora_causal(str(base), ts, out, epochs=30, lr=2e-2, batch_size=4, r=8, max_new_tokens=6,
+                                target_modules=["c_attn", "c_proj", "c_fc"], dropout=0.0, progress=False)
+    assert trained["loss_history"][-1] < 0.5 * trained["loss_history"][0]
+    backend = LoraCausalBackend(out, trained)
+    outs = [text for text, _ in backend.predict_texts([x for x, _ in pairs])]
+    assert sum(o == y for o, (_, y) in zip(outs, pairs)) >= 2, outs
