@@ -254,9 +254,9 @@ def compare_runs(base_dir: str | os.PathLike[str], head_dir: str | os.PathLike[s
 QUOTE_MAX = 120
 
 
-def quote(text: Any, max_len: int = QUOTE_MAX) -> str:
-    """Untrusted text as an inert markdown table cell: a code span, so no markup, HTML, links or
-    @mentions; pipes escaped for the table, newlines shown as ⏎, long text cut with …."""
+def quote(text: Any, max_len: int = QUOTE_MAX, *, in_table: bool = True) -> str:
+    """Untrusted text as inert markdown: a code span, so no markup, HTML, links or @mentions;
+    pipes escaped inside tables, newlines shown as ⏎, long text cut with …."""
     s = "" if text is None else str(text)
     s = s.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "⏎")
     s = "".join(ch if ch.isprintable() else "�" for ch in s)
@@ -266,7 +266,9 @@ def quote(text: Any, max_len: int = QUOTE_MAX) -> str:
         return "*(empty)*"
     longest = max((len(run) for run in _backtick_runs(s)), default=0)
     fence = "`" * (longest + 1)
-    return f"{fence} {s.replace('|', chr(92) + '|')} {fence}"
+    if in_table:
+        s = s.replace("|", "\\|")
+    return f"{fence} {s} {fence}"
 
 
 def escape_prose(text: Any) -> str:
@@ -301,6 +303,10 @@ def _per_1k(x: float) -> str:
     return f"{'+' if x >= 0 else '-'}${abs(1000 * x):,.4f}"
 
 
+def _p(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def _ms(x: float) -> str:
     return f"{1000 * x:+.0f} ms"
 
@@ -327,7 +333,7 @@ def _flip_table(title: str, flips: list[CaseFlip]) -> list[str]:
 def _ids(title: str, ids: list[str], limit: int = 50) -> list[str]:
     if not ids:
         return []
-    shown = ", ".join(quote(i, 60) for i in ids[:limit])
+    shown = ", ".join(quote(i, 60, in_table=False) for i in ids[:limit])
     more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
     return [f"**{title}** ({len(ids)}): {shown}{more}", ""]
 
@@ -350,23 +356,24 @@ def render_markdown(cmp: Comparison) -> str:
         gate = s.head.get("gate", {}).get("status", "?").upper()
         lines.append(
             f"| {quote(s.name, 60)} | {_pct(s.base_pass_rate)} | {_pct(s.head_pass_rate)} | "
-            f"{_pts(s.delta)} [{_pts(lo)}, {_pts(hi)}] | {s.p_value:.3g} | {_BADGE[s.verdict]} | "
+            f"{_pts(s.delta)} [{_pts(lo)}, {_pts(hi)}] | {_p(s.p_value)} | {_BADGE[s.verdict]} | "
             f"{s.regressed} / {s.fixed} | {_per_1k(s.deltas['cost_per_case'])} | "
             f"{_ms(s.deltas['latency_p95_s'])} | {_changes(s)} | {gate} |"
         )
     lines += ["", (f"Paired on the {sum(s.shared for s in cmp.suites)} cases both runs share; "
               f"base `{quote_plain(cmp.base_run)}` → head `{quote_plain(cmp.head_run)}`."), ""]
     for name in cmp.suites_added:
-        lines.append(f"- suite {quote(name, 60)} is new in head (no base to compare)")
+        lines.append(f"- suite {quote(name, 60, in_table=False)} is new in head (no base to compare)")
     for name in cmp.suites_removed:
-        lines.append(f"- suite {quote(name, 60)} is gone from head")
+        lines.append(f"- suite {quote(name, 60, in_table=False)} is gone from head")
     if cmp.suites_added or cmp.suites_removed:
         lines.append("")
     for s in cmp.suites:
         reasons = s.head.get("gate", {}).get("reasons", [])
         body = [f"- gate: {escape_prose(r)}" for r in reasons]
         for kind, ch in sorted(s.changed.items()):
-            body.append(f"- {kind} changed: {quote(_fp(ch['base']), 200)} → {quote(_fp(ch['head']), 200)}")
+            body.append(f"- {kind} changed: {quote(_fp(ch['base']), 200, in_table=False)} → "
+                        f"{quote(_fp(ch['head']), 200, in_table=False)}")
         body += [""] if body else []
         body += _flip_table("Regressions (base passed, head fails)", s.regressions)
         body += _flip_table("Fixes (base failed, head passes)", s.fixes)
