@@ -14,7 +14,9 @@ import sys
 from goldgate.errors import GoldgateError
 
 _GROUPS = (
+    "goldgate.cli.compare",
     "goldgate.cli.goldens",
+    "goldgate.cli.github",
     "goldgate.cli.run",
     "goldgate.cli.demo",
     "goldgate.cli.distill",
