@@ -96,7 +96,7 @@ def test_lora_classifier_trains_saves_reloads_and_predicts(tmp_path: Path) -> No
         [sys.executable, "-m", "goldgate", "distill", "--slot", "router", "--candidate", "student-lora",
          "--goldens", "tiny", "--kind", "lora", "--base", str(base), "--out", "artifacts/lora",
          "--epochs", "25", "--lr", "5e-3", "--batch-size", "8"],
-        cwd=proj, env=ENV, capture_output=True, text=True, timeout=300)
+        cwd=proj, env=ENV, capture_output=True, text=True, timeout=300, check=False)
     assert res.returncode == 0, res.stderr
     assert "training set: 48 examples {'human': 48}" in res.stdout
     art = proj / "artifacts" / "lora"
