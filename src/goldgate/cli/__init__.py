@@ -14,10 +14,12 @@ import sys
 from goldgate.errors import GoldgateError
 
 _GROUPS = (
+    "goldgate.cli.argilla",
     "goldgate.cli.compare",
     "goldgate.cli.goldens",
     "goldgate.cli.github",
     "goldgate.cli.run",
+    "goldgate.cli.judge",
     "goldgate.cli.demo",
     "goldgate.cli.distill",
     "goldgate.cli.sim",
