@@ -49,10 +49,10 @@ class CallRequest:
     api_key_env: str | None = None
     input_cost_per_token: float | None = None
     output_cost_per_token: float | None = None
+    key: str = field(init=False, default="")
 
-    @property
-    def key(self) -> str:
-        return cache_key(self.kind, self.model, self.messages, self.params, self.repeat)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", cache_key(self.kind, self.model, self.messages, self.params, self.repeat))
 
 
 @dataclass(slots=True)

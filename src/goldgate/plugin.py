@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ GROUP_KEY = pytest.StashKey[str]()
 NOTES_KEY = pytest.StashKey[dict]()
 STATE_KEY = pytest.StashKey["GoldgateSession"]()
 _PROP_CASE = "goldgate"
+REPEAT_ARG = "goldgate_repeat"
 _PROP_SUITE = "goldgate_suite"
 
 
@@ -62,15 +64,11 @@ def case(request: pytest.FixtureRequest) -> Any:
 
 
 @pytest.fixture
-def goldgate_repeat() -> int:
-    return 0
-
-
-@pytest.fixture
-def output(request: pytest.FixtureRequest, case: Any, goldgate_repeat: int) -> Any:
+def output(request: pytest.FixtureRequest, case: Any) -> Any:
     """The model slot's prediction for `case.inputs`, fetched ahead of the test bodies."""
     state: GoldgateSession = request.config.stash[STATE_KEY]
-    return state.output_for(request.node, case, goldgate_repeat)
+    repeat = request.node.callspec.params.get(REPEAT_ARG, 0)
+    return state.output_for(request.node, case, repeat)
 
 
 class GoldgateSession:
@@ -136,7 +134,8 @@ class GoldgateSession:
             raise pytest.Collector.CollectError(f"goldgate: {exc}") from None
         metafunc.parametrize("case", suite.cases, ids=[c.id for c in suite.cases])
         if spec.repeats > 1:
-            metafunc.parametrize("goldgate_repeat", range(spec.repeats), ids=[f"r{i}" for i in range(spec.repeats)])
+            metafunc.fixturenames.append(REPEAT_ARG)  # a pseudo-argument, as pytest-repeat does
+            metafunc.parametrize(REPEAT_ARG, range(spec.repeats), ids=[f"r{i}" for i in range(spec.repeats)])
 
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
         for item in items:
@@ -151,7 +150,7 @@ class GoldgateSession:
             suite = item.stash.get(SUITE_KEY, None)
             if suite is not None:
                 params = item.callspec.params  # type: ignore[attr-defined]
-                out.append((suite, params["case"], params.get("goldgate_repeat", 0)))
+                out.append((suite, params["case"], params.get(REPEAT_ARG, 0)))
         return out
 
     def _prefetch(self, items: list[pytest.Item]) -> None:
@@ -186,8 +185,6 @@ class GoldgateSession:
 
     def _chunks(self, items: list[pytest.Item]) -> dict[str, list[pytest.Item]]:
         """The same chunks `ChunkScheduling` sends to workers: contiguous runs of each suite."""
-        from goldgate.xdist_scheduling import chunk_of, function_id
-
         workers = int(getattr(self.config, "workerinput", {}).get("workercount", 1))
         by_func: dict[str, list[pytest.Item]] = {}
         for it in items:
@@ -223,8 +220,25 @@ class GoldgateSession:
             return (yield)
 
     # --- reports ------------------------------------------------------------------------------
-    @pytest.hookimpl(wrapper=True)
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        """A case failure the gates may accept gets a one-line report: rendering thousands of
+        assertion tracebacks would cost more than the eval itself."""
+        exc = call.excinfo
+        if (self.strict or exc is None or item.stash.get(SUITE_KEY, None) is None
+                or exc.errisinstance((pytest.skip.Exception, pytest.xfail.Exception))):
+            return None
+        sections = [(f"Captured {key} {when}", content)
+                    for when, key, content in getattr(item, "_report_sections", [])]
+        return pytest.TestReport(
+            nodeid=item.nodeid, location=item.location, keywords=dict.fromkeys(item.keywords, 1),
+            outcome="failed", longrepr=f"{item.nodeid}: {_one_line(exc)}", when=call.when,
+            sections=sections, duration=call.duration, start=call.start, stop=call.stop,
+            user_properties=item.user_properties,
+        )
+
+    @pytest.hookimpl(wrapper=True, specname="pytest_runtest_makereport")
+    def pytest_runtest_makereport_attach_record(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
         report = yield
         suite = item.stash.get(SUITE_KEY, None)
         if suite is None:
@@ -236,13 +250,9 @@ class GoldgateSession:
                 status = "error"
             else:
                 status = "passed" if report.passed else "failed"
-            message = ""
-            if call.excinfo is not None and status in ("failed", "error"):
-                message = call.excinfo.exconly().strip().splitlines()[0]
-                if not self.strict:
-                    report.longrepr = f"{item.nodeid}: {message}"
+            message = _one_line(call.excinfo) if call.excinfo is not None and status in ("failed", "error") else ""
             params = item.callspec.params  # type: ignore[attr-defined]
-            rec = self.engine.record(suite, params["case"], params.get("goldgate_repeat", 0), status, message,
+            rec = self.engine.record(suite, params["case"], params.get(REPEAT_ARG, 0), status, message,
                                      item.nodeid, item.stash.get(NOTES_KEY, None))
             if suite.name not in self._announced:
                 self._announced.add(suite.name)
@@ -299,3 +309,17 @@ class GoldgateSession:
         terminalreporter.write_sep("=", "goldgate")
         width = terminalreporter._tw.fullwidth
         terminalreporter.write(render_terminal(self.summary, run_dir=self.run_dir, width=width))
+
+
+def _one_line(excinfo: Any) -> str:
+    text = excinfo.exconly().strip()
+    return text.splitlines()[0] if text else excinfo.typename
+
+
+def function_id(nodeid: str) -> str:
+    return nodeid.split("[", 1)[0]
+
+
+def chunk_of(position: int, size: int, workers: int) -> int:
+    """The chunk a test's position falls in when `size` tests are split over `workers`."""
+    return position // max(1, math.ceil(size / max(1, workers)))

@@ -7,21 +7,13 @@ marks, but it relabels node ids through a private attribute that pytest 9.2 no l
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from xdist.scheduler import LoadScopeScheduling
 
-__all__ = ["ChunkScheduling", "chunk_of"]
+from goldgate.plugin import chunk_of, function_id
 
-
-def function_id(nodeid: str) -> str:
-    return nodeid.split("[", 1)[0]
-
-
-def chunk_of(position: int, size: int, workers: int) -> int:
-    """The chunk a test's position falls in when `size` tests are split over `workers`."""
-    return position // max(1, math.ceil(size / max(1, workers)))
+__all__ = ["ChunkScheduling"]
 
 
 class ChunkScheduling(LoadScopeScheduling):
