@@ -1,5 +1,5 @@
-"""The judge calibration gate: `goldgate judge calibrate/check` against a real sim, on a slice of the
-repo's Banking77 calibration set (human verdicts from the dataset authors' labels)."""
+"""The judge calibration gate: `goldgate judge calibrate/check` against a real sim, on a slice
+of the repo's Banking77 calibration set (human verdicts from the dataset authors' labels)."""
 
 from __future__ import annotations
 
@@ -186,7 +186,7 @@ def test_push_disagreements_dry_run_lists_exactly_the_disagreements(
 
 
 def _argilla() -> tuple[str, str]:
-    """A running Argilla server from ARGILLA_API_URL / ARGILLA_API_KEY, else skip (see docs/judges.md)."""
+    """A running Argilla server from ARGILLA_API_URL / ARGILLA_API_KEY, else skip."""
     import os
     import urllib.request
 

@@ -90,8 +90,8 @@ def make_project(
     n_fail: int = 70,
     n_cases: int = 40,
 ) -> Path:
-    """A goldgate project with a router, Banking77 test cases, and judge `j` whose calibration set is
-    a slice of the repo's real one (human verdicts from the BANKING77 labels)."""
+    """A goldgate project with a router, Banking77 test cases, and judge `j` whose calibration set
+    is a slice of the repo's real one (human verdicts from the BANKING77 labels)."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "pyproject.toml").write_text(
         PYPROJECT.format(judge_model=judge_model, floors=floors), encoding="utf-8"

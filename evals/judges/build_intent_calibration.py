@@ -3,7 +3,8 @@
 Each record pairs a BANKING77 test query with an intent predicted by the router slot (served by
 `goldgate sim`, seed 7), and its verdict is the human one: pass iff the prediction equals the
 dataset authors' label. Wrong predictions are oversampled so the fail class is large enough to
-measure (150 fails, 250 passes). Run from the repo root: `python evals/judges/build_intent_calibration.py`.
+measure (150 fails, 250 passes).
+Run from the repo root: `python evals/judges/build_intent_calibration.py`.
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ class CalibrationItem:
 
 
 def record_path(config: Config, name: str, cfg: JudgeConfig | None = None) -> Path:
-    """Where the judge's calibration record lives (default `<evals>/judges/<name>.calibration.json`)."""
+    """Where the judge's record lives (default `<evals>/judges/<name>.calibration.json`)."""
     cfg = cfg or judge_config(config, name)
     return config.path(cfg.record or f"{config.evals}/judges/{name}.calibration.json")
 
@@ -85,8 +85,8 @@ def load_calibration_set(
     cfg = cfg or judge_config(config, name)
     if not cfg.calibration:
         raise CalibrationError(
-            f"{config.pyproject}: [tool.goldgate.judges.{name}] calibration: not set (a golden file "
-            f"with human verdicts)"
+            f"{config.pyproject}: [tool.goldgate.judges.{name}] calibration: not set "
+            f"(a golden file with human verdicts)"
         )
     path = resolve_golden_path(
         cfg.calibration, goldens_dir=config.path(config.goldens), root=config.root
@@ -125,7 +125,7 @@ def _text(value: Any) -> str:
     )
 
 
-# --- statistics ------------------------------------------------------------------------------------
+# --- statistics --------------------------------------------------------------------------------
 # Each item is one cell of the 2×2 table: (human, judge) with errors already turned into
 # disagreements. Cells: 0 = pass/pass, 1 = pass/fail, 2 = fail/pass, 3 = fail/fail.
 
@@ -159,7 +159,7 @@ def _counts(cells: Sequence[int], idx: Sequence[int] | None = None) -> list[int]
 
 
 def cohen_kappa(human: Sequence[str], judged: Sequence[str]) -> float:
-    """Cohen's κ between human and judge pass/fail verdicts (judge errors count as disagreements)."""
+    """Cohen's κ of human vs judge pass/fail verdicts (judge errors count as disagreements)."""
     return _kappa_counts(_counts(_cells(human, judged)))
 
 
@@ -322,7 +322,7 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-# --- the gate --------------------------------------------------------------------------------------
+# --- the gate ----------------------------------------------------------------------------------
 
 
 def _f(x: float) -> str:
@@ -411,8 +411,8 @@ def gate(
         out.update(status="fail", reasons=fails)
     elif insufficient:
         why = (
-            f"judge '{name}': insufficient evidence: N = {record['n']} (floor {fl.min_n}), minority "
-            f"class {record['minority']} (floor {fl.min_minority}); {interval}"
+            f"judge '{name}': insufficient evidence: N = {record['n']} (floor {fl.min_n}), "
+            f"minority class {record['minority']} (floor {fl.min_minority}); {interval}"
         )
         if fl.fail_on_insufficient:
             out.update(status="insufficient", reasons=[why])

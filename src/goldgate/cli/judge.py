@@ -83,24 +83,23 @@ def _calibrate(args: argparse.Namespace) -> int:
     record, path = calibrate(
         cfg, args.name, rebaseline=args.rebaseline, progress=not args.no_progress
     )
-    conf = record["confusion"]
-    lo, hi = record["kappa_ci"]
+    r = record
+    lo, hi = r["kappa_ci"]
+    print(f"judge '{args.name}' on {r['n']} human-verdicted items ({r['calibration_set']['path']})")
     print(
-        f"judge '{args.name}' on {record['n']} human-verdicted items ({record['calibration_set']['path']})"
+        f"  κ = {r['kappa']:.3f} [95% CI {lo:.3f}, {hi:.3f}] · agreement {r['agreement']:.1%} "
+        f"· fail recall {r['fail_recall'] or 0:.3f}"
     )
     print(
-        f"  κ = {record['kappa']:.3f} [95% CI {lo:.3f}, {hi:.3f}] · agreement {record['agreement']:.1%} "
-        f"· fail recall {record['fail_recall'] or 0:.3f}"
-    )
-    print(
-        f"  pass rate: judge {record['pass_rate_judge']:.1%} vs human {record['pass_rate_human']:.1%} "
-        f"(gap {100 * record['pass_rate_gap']:+.1f} pts) · minority class {record['minority']} "
-        f"· judge errors {record['judge_errors']}"
+        f"  pass rate: judge {r['pass_rate_judge']:.1%} vs human {r['pass_rate_human']:.1%} "
+        f"(gap {100 * r['pass_rate_gap']:+.1f} pts) · minority class {r['minority']} "
+        f"· judge errors {r['judge_errors']}"
     )
     print(
         "  confusion (rows human, columns judge pass/fail/error): "
         + "; ".join(
-            f"{h}: {r['judge_pass']}/{r['judge_fail']}/{r['judge_error']}" for h, r in conf.items()
+            f"{h}: {row['judge_pass']}/{row['judge_fail']}/{row['judge_error']}"
+            for h, row in r["confusion"].items()
         )
     )
     base = record["baseline"]
@@ -108,12 +107,17 @@ def _calibrate(args: argparse.Namespace) -> int:
         dlo, dhi = base["delta_kappa_ci"]
         print(
             f"  vs baseline {base['fingerprint']['id'][:19]} (κ {base['kappa']:.3f}): "
-            f"Δκ {base['delta_kappa']:+.3f} [95% CI {dlo:+.3f}, {dhi:+.3f}] on {base['paired_n']} paired items"
+            f"Δκ {base['delta_kappa']:+.3f} [95% CI {dlo:+.3f}, {dhi:+.3f}] "
+            f"on {base['paired_n']} paired items"
         )
-    print(f"  record: {path}")
+    print(f"  record: {_rel(path, cfg.root)}")
     gate = check_judges(cfg, [args.name])[0]
     _print_gate(gate)
     return 0 if gate["status"] == "pass" else 1
+
+
+def _rel(path: Path, root: Path) -> str:
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -190,7 +194,8 @@ def _push(args: argparse.Namespace) -> int:
     record = read_record(record_path(cfg, args.name))
     if record is None:
         raise GoldgateError(
-            f"judge '{args.name}' has no calibration record (run `goldgate judge calibrate {args.name}`)"
+            f"judge '{args.name}' has no calibration record "
+            f"(run `goldgate judge calibrate {args.name}`)"
         )
     _, _, items = load_calibration_set(cfg, args.name)
     by_id = {it.id: it for it in items}
