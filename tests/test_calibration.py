@@ -207,6 +207,8 @@ def test_push_disagreements_to_a_real_argilla(tmp_path: Path, sim: Any) -> None:
 
     url, key = _argilla()
     root = make_project(tmp_path / "p", judge_model="openai/sim-judge-slip")
+    with (root / "pyproject.toml").open("a", encoding="utf-8") as fh:
+        fh.write(f'\n[tool.goldgate.argilla]\nurl = "{url}"\napi_key_env = "ARGILLA_API_KEY"\n')
     goldgate("judge", "calibrate", "j", "--no-progress", cwd=root, url=sim.url)
     differ = {it["id"]: it for it in _record(root)["items"] if it["judge"] != it["human"]}
     name = f"goldgate-test-{tmp_path.name}"[:60]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     push.add_argument(
         "--dataset", help="Argilla dataset name (default: goldgate-<name>-disagreements)"
     )
-    push.add_argument("--workspace", help="Argilla workspace (default: the server's default)")
+    push.add_argument("--workspace", help="Argilla workspace (default: [tool.goldgate.argilla])")
     push.add_argument(
         "--dry-run", action="store_true", help="print what would be sent, send nothing"
     )
@@ -216,10 +215,13 @@ def _push(args: argparse.Namespace) -> int:
             )
         print(f"{len(differ)} disagreements would go to Argilla dataset '{name}'")
         return 0
-    url, key = _argilla_endpoint(cfg)
+    from goldgate.argilla_sync import ArgillaSettings, resolve_target
+
+    target = resolve_target(ArgillaSettings.from_config(cfg), cfg)
     rubric = cfg.path(record["fingerprint"]["rubric"]).read_text(encoding="utf-8")
-    _send_to_argilla(url, key, name, args.workspace, rubric, record, differ, by_id)
-    print(f"{len(differ)} disagreements sent to Argilla dataset '{name}' at {url}")
+    workspace = args.workspace or target.workspace
+    _send_to_argilla(target.url, target.api_key, name, workspace, rubric, record, differ, by_id)
+    print(f"{len(differ)} disagreements sent to Argilla dataset '{name}' at {target.url}")
     return 0
 
 
@@ -290,20 +292,3 @@ def _send_to_argilla(
     except Exception as exc:  # noqa: BLE001 - the SDK raises many types; report one line
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise CalibrationError(f"Argilla at {url}: {redact(first, [key])}") from None
-
-
-def _argilla_endpoint(cfg: Any) -> tuple[str, str]:
-    """The Argilla URL and key from `[tool.goldgate.argilla]` or the SDK's own variables."""
-    table = cfg.argilla
-    url = table.get("url") or os.environ.get("ARGILLA_API_URL")
-    key_env = table.get("api_key_env", "ARGILLA_API_KEY")
-    key = os.environ.get(key_env, "")
-    if not url:
-        raise ConfigError(
-            f"{cfg.pyproject}: [tool.goldgate.argilla] url: not set (nor ARGILLA_API_URL)"
-        )
-    if not key:
-        raise ConfigError(f"environment variable {key_env} is not set (the Argilla API key)")
-    from goldgate.config import expand_env
-
-    return expand_env(url), key
