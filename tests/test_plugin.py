@@ -109,9 +109,9 @@ def test_bad_golden_line_is_one_clear_collection_error(project: pytest.Pytester)
     golden.write_text("\n".join(lines) + "\n")
     project.makepyfile(test_evals=eval_source())
     res = project.runpytest_subprocess("-p", "no:cacheprovider")
-    assert res.ret != 0
-    res.stdout.fnmatch_lines([f"*goldgate: {golden}:7: invalid JSON*"])
-    assert "Traceback" not in res.stdout.str()
+    assert res.ret == 4
+    res.stderr.fnmatch_lines([f"ERROR: goldgate: {golden}:7: invalid JSON*"])
+    assert "Traceback" not in res.stdout.str() + res.stderr.str()
 
 
 def test_candidate_override_and_unknown_slot(project: pytest.Pytester) -> None:
@@ -122,8 +122,8 @@ def test_candidate_override_and_unknown_slot(project: pytest.Pytester) -> None:
     assert weak["suites"][0]["pass_rate"] < strong["suites"][0]["pass_rate"]
     project.makepyfile(test_evals=eval_source().replace('model="router"', 'model="nope"'))
     res = project.runpytest_subprocess("-p", "no:cacheprovider")
-    res.stdout.fnmatch_lines(["*no model slot 'nope'*"])
-    assert res.ret != 0
+    res.stderr.fnmatch_lines(["*no model slot 'nope'*"])
+    assert res.ret == 4
 
 
 def test_collect_only_makes_no_calls(project: pytest.Pytester, sim_env) -> None:

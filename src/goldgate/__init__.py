@@ -22,6 +22,7 @@ __all__ = [
     "eval",
     "load_goldens",
     "load_model",
+    "judge",
 ]
 
 from goldgate.errors import ConfigError, GoldenFormatError, GoldgateError, ModelCallError
@@ -37,6 +38,13 @@ def load_model(slot: str, *, project: Any = None) -> Model:
     from goldgate.models import load_model as _load
 
     return _load(slot, project=project)
+
+
+def judge(name: str, *, project: Any = None) -> Any:
+    """The named judge from `[tool.goldgate.judges]` (see `goldgate.judge.judge`)."""
+    from goldgate.judge import judge as _judge
+
+    return _judge(name, project=project)
 
 
 def __getattr__(name: str) -> Any:

@@ -142,6 +142,8 @@ class EvalEngine:
             self.stats["llm_calls"] += stats.llm_calls
             self.stats["cache_hits"] += stats.cache_hits
             self.stats["throttled"] += stats.throttled
+            if stats.min_concurrency:
+                self.stats["min_concurrency"] = min(self.stats.get("min_concurrency") or 1e9, stats.min_concurrency)
             for (s, c, r), req in zip(llm, reqs):
                 res: CallResult = results[req.key]
                 self._outputs[(s.name, c.id, r)] = s.model.parse(res)  # type: ignore[union-attr]
@@ -214,7 +216,10 @@ class ResultCollector:
 
     def add_stats(self, stats: dict[str, float]) -> None:
         for k, v in stats.items():
-            self.call_stats[k] = self.call_stats.get(k, 0) + v
+            if k == "min_concurrency":
+                self.call_stats[k] = min(self.call_stats.get(k) or v, v)
+            else:
+                self.call_stats[k] = self.call_stats.get(k, 0) + v
 
     def summary(self, run_id: str, wall_s: float, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         return build_summary(self.suites, self.records.values(), run_id=run_id, call_stats=self.call_stats,

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from goldgate.errors import GoldgateError
+from goldgate.errors import GoldgateError, ModelCallError
 from goldgate.spec import SPEC_ATTR, EvalSpec
 
 SUITE_KEY = pytest.StashKey[Any]()
@@ -86,6 +86,7 @@ class GoldgateSession:
         self._fetched_groups: set[str] = set()
         self._groups: dict[str, list[pytest.Item]] | None = None
         self._case_failures = 0
+        self._collect_errors: list[str] = []
         self._started = time.perf_counter()
         self.summary: dict[str, Any] | None = None
         self.run_dir: Path | None = None
@@ -131,6 +132,7 @@ class GoldgateSession:
         try:
             suite = self.engine.suite(spec, metafunc.function.__name__, source=str(metafunc.definition.path))
         except GoldgateError as exc:
+            self._collect_errors.append(f"goldgate: {exc}")
             raise pytest.Collector.CollectError(f"goldgate: {exc}") from None
         metafunc.parametrize("case", suite.cases, ids=[c.id for c in suite.cases])
         if spec.repeats > 1:
@@ -158,7 +160,6 @@ class GoldgateSession:
         if not wanted:
             return
         capman = self.config.pluginmanager.getplugin("capturemanager")
-        before = dict(self.engine.stats)
         if capman is not None:
             with capman.global_and_fixture_disabled():
                 self.engine.prefetch(wanted)
@@ -166,8 +167,6 @@ class GoldgateSession:
             self.engine.prefetch(wanted)
         if self.is_worker:
             self.config.workeroutput["goldgate_stats"] = dict(self.engine.stats)  # type: ignore[attr-defined]
-        else:
-            self.collector.add_stats({k: self.engine.stats[k] - before.get(k, 0) for k in self.engine.stats})
 
     def output_for(self, item: pytest.Item, case: Any, repeat: int) -> Any:
         suite = item.stash.get(SUITE_KEY, None)
@@ -200,11 +199,17 @@ class GoldgateSession:
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Any:
+        if self._collect_errors and not self.config.option.collectonly:
+            # One clear line, whatever --tb / -r say: the run cannot be trusted without its data.
+            raise pytest.UsageError(self._collect_errors[0])
         single = self.is_controller and not self.config.pluginmanager.hasplugin("dsession")
         if single and not self.config.option.collectonly and not session.testsfailed:
             self._groups = self._chunks(session.items)
             self._fetched_groups.update(self._groups)
-            self._prefetch([i for group in self._groups.values() for i in group])
+            try:
+                self._prefetch([i for group in self._groups.values() for i in group])
+            except GoldgateError as exc:
+                raise pytest.UsageError(f"goldgate: {exc}") from None
         result = yield
         if self.is_controller and self.collector.records:
             self._finish(session)
@@ -246,8 +251,8 @@ class GoldgateSession:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             if report.skipped:
                 status = "skipped"
-            elif report.when == "setup":
-                status = "error"
+            elif report.when == "setup" or (call.excinfo is not None and call.excinfo.errisinstance(ModelCallError)):
+                status = "error"  # no usable model/judge answer: an error, never a failure or a pass
             else:
                 status = "passed" if report.passed else "failed"
             message = _one_line(call.excinfo) if call.excinfo is not None and status in ("failed", "error") else ""
@@ -284,6 +289,8 @@ class GoldgateSession:
 
         run_id = new_run_id()
         out = self.config.getoption("goldgate_out")
+        if not self.config.pluginmanager.hasplugin("dsession"):
+            self.collector.add_stats(self.engine.stats)
         self.summary = self.collector.summary(run_id, time.perf_counter() - self._started,
                                               extra={"strict": self.strict})
         self.run_dir = Path(out) if out else default_run_dir(self.engine.config, run_id)

@@ -114,6 +114,7 @@ def build_summary(
         "llm_calls": int(call_stats.get("llm_calls", 0)),
         "cache_hits": int(call_stats.get("cache_hits", 0)),
         "throttled": int(call_stats.get("throttled", 0)),
+        "min_concurrency": int(call_stats.get("min_concurrency", 0)),
         "wall_s": wall_s,
     }
     from goldgate import __version__

@@ -38,6 +38,7 @@ class RunStats:
     errors: int = 0
     waited_on_peers: int = 0
     throttled: int = 0
+    min_concurrency: int = 0
     wall_s: float = 0.0
 
 
@@ -47,6 +48,7 @@ class AdaptiveLimit:
     def __init__(self, ceiling: int):
         self.ceiling = ceiling
         self.limit = ceiling
+        self.floor = ceiling
         self.inflight = 0
         self._cond = asyncio.Condition()
         self._last_cut = 0.0
@@ -71,6 +73,7 @@ class AdaptiveLimit:
         now = time.monotonic()
         if now - self._last_cut > 0.5:
             self.limit = max(1, self.limit // 2)
+            self.floor = min(self.floor, self.limit)
             self._last_cut = now
             self._ok_since_cut = 0
 
@@ -148,6 +151,7 @@ async def _fill(
                     progress.advance(error=False)
     finally:
         progress.close()
+        stats.min_concurrency = limit.floor
 
 
 class _Progress:
