@@ -41,6 +41,7 @@ __all__ = [
 SERVER_PINS = ("argilla-server==2.8.0", "click==8.1.8", "osmem-server==0.1.6")
 USERNAME = "argilla"  # the owner user `create_default` makes; its workspace has the same name
 _START_ORDER = ("redis", "osmem", "server")
+LAUNCHER = Path(__file__).with_name("argilla_server_launch.py")  # runs in the server venv
 
 
 class StackError(GoldgateError):
@@ -147,7 +148,7 @@ class ArgillaStack:
             self.say("rebuilding the search index from the database")
             self._venv_run(["-m", "argilla_server", "search-engine", "reindex"], "setup")
             started["server"] = self._spawn(
-                "server", [str(self._python()), "-m", "argilla_server", "start", "--host", s.host,
+                "server", [str(self._python()), str(LAUNCHER), "start", "--host", s.host,
                            "--port", str(s.port)], started)
             _wait_for(lambda: self._me_status(creds) is not None, s.ready_timeout_s, "argilla-server",
                       self.logs / "server.log", started["server"]["pid"])

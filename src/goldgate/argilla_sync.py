@@ -188,7 +188,7 @@ def _question(key: str, values: list[Any], labels: list[str] | None, taken: set[
 
 
 def _settings_for(schema: Schema, splits: list[str], min_submitted: int) -> rg.Settings:
-    import argilla as rg
+    rg = _sdk()
 
     questions: list[Any] = []
     for q in schema.questions:
@@ -320,7 +320,7 @@ def _decode(q: QuestionSpec, value: Any) -> Any:
     return value
 
 
-def decide(responses: list[tuple[str, str, str, Any]], schema: Schema, rule: Rule, min_submitted: int) -> Decision:
+def decide(responses: list[tuple[str, str, str | None, Any]], schema: Schema, rule: Rule, min_submitted: int) -> Decision:
     """Combine `(user, status, question, value)` responses into one decision; drafts are ignored."""
     status: dict[str, str] = {}
     values: dict[str, dict[str, Any]] = {}
@@ -328,7 +328,7 @@ def decide(responses: list[tuple[str, str, str, Any]], schema: Schema, rule: Rul
         if st == "draft":
             continue
         status[user] = st
-        if st == "submitted":
+        if st == "submitted" and question is not None:
             values.setdefault(user, {})[question] = value
     submitted = sorted(u for u, s in status.items() if s == "submitted")
     discarded = sorted(u for u, s in status.items() if s == "discarded")
@@ -519,33 +519,12 @@ class SyncSession:
         schema = infer_schema(golden, labels=labels, label_key=label_key)
         dataset = self._ensure_dataset(schema)
         lock = self._lock_for(dataset) or self._new_lock(dataset, schema)
-        remote = (self._fetch(lock, schema=Schema.from_dict(lock.schema), since=lock.pulled_at)
-                  if lock.records else {})
         outputs = _run_outputs(suggestions, {c.id for c in golden}) if suggestions else {}
         hidden = set(hide_suggestions)
+        sugg = {c.id: {} if c.split in hidden else self._suggestions(c, schema, outputs.get(c.id), label_key)
+                for c in golden}
         result = SyncResult("pushed", self._where())
-        batch: list[tuple[str, Any, str, str]] = []
-        for case in golden:
-            rec = case.to_record()
-            sugg = {} if case.split in hidden else self._suggestions(case, schema, outputs.get(case.id), label_key)
-            sent = _sent_hash(case, sugg)
-            entry = lock.records.get(case.id)
-            if entry and entry.get("sent") == sent:
-                result.unchanged += 1
-                continue
-            r = remote.get(case.id)
-            remote_changed = entry is not None and r is not None and r.decision.hash != entry["remote"]
-            if remote_changed and _local_hash(rec) != entry["local"] and prefer != "local":
-                result.conflicts.append(case.id)
-                continue
-            batch.append((case.id, self._record(case, schema, sugg), sent, r.decision.hash if r else
-                          (entry or {}).get("remote", "")))
-        self._log(dataset, [b[1] for b in batch], "pushing")
-        for cid, _record, sent, remote_hash in batch:
-            lock.records[cid] = {"local": _local_hash(golden.get(cid).to_record()), "remote": remote_hash,
-                                 "sent": sent}
-        result.sent = len(batch)
-        _save_lock(self.lock_file, lock)
+        self._upsert(golden, sugg, dataset, lock, prefer, result)
         return result
 
     def push_candidates(self, run_dir: Path, *, split: str = "pool", slot: str | None = None) -> SyncResult:
@@ -558,30 +537,39 @@ class SyncSession:
         dataset = self._ensure_dataset(schema)
         lock = self._lock_for(dataset) or self._new_lock(dataset, schema)
         outputs = _run_outputs(run_dir, {c.id for c in pool})
+        with_output = [c for c in pool if c.id in outputs]
+        sugg = {c.id: self._suggestions(c, schema, outputs[c.id], label_key) for c in with_output}
         result = SyncResult("pushed candidates to", self._where())
-        records, sent_hashes = [], {}
-        for case in pool:
-            out = outputs.get(case.id)
-            if out is None:
-                continue
-            sugg = self._suggestions(case, schema, out, label_key)
-            sent = _sent_hash(case, sugg)
-            entry = lock.records.get(case.id)
-            if entry and entry.get("sent") == sent:
-                result.unchanged += 1
-                continue
-            records.append(self._record(case, schema, sugg))
-            sent_hashes[case.id] = (sent, (entry or {}).get("remote", ""))
-        self._log(dataset, records, "pushing candidates")
-        for cid, (sent, remote_hash) in sent_hashes.items():
-            lock.records[cid] = {"local": _local_hash(golden.get(cid).to_record()), "remote": remote_hash,
-                                 "sent": sent}
-        result.sent = len(records)
-        skipped = len(pool) - len(records) - result.unchanged
+        self._upsert(with_output, sugg, dataset, lock, None, result)
+        skipped = len(pool) - len(with_output)
         if skipped:
             result.notes.append(f"  {skipped} unlabelled record(s) had no output in {run_dir}")
-        _save_lock(self.lock_file, lock)
         return result
+
+    def _upsert(self, cases: Iterable[Case], sugg: dict[str, dict[str, Any]], dataset: rg.Dataset, lock: Lock,
+                prefer: str | None, result: SyncResult) -> None:
+        """Send the records (and suggestions) that changed since the lock; conflicts stay put."""
+        schema = Schema.from_dict(lock.schema)
+        remote = self._fetch(lock, schema=schema, since=lock.pulled_at) if lock.records else {}
+        batch, entries = [], {}
+        for case in cases:
+            local, entry = _local_hash(case.to_record()), lock.records.get(case.id)
+            sent, suggested = _hash([local, case.provenance.get("source")]), _suggestion_hash(sugg[case.id])
+            if entry and entry.get("sent") == sent and (not suggested or entry.get("suggested") == suggested):
+                result.unchanged += 1
+                continue
+            r = remote.get(case.id)
+            if (entry and r and r.decision.hash != entry["remote"] and local != entry["local"]
+                    and prefer != "local"):
+                result.conflicts.append(case.id)
+                continue
+            batch.append(self._record(case, schema, sugg[case.id]))
+            entries[case.id] = {"local": local, "remote": r.decision.hash if r else (entry or {}).get("remote", ""),
+                                "sent": sent, "suggested": suggested or (entry or {}).get("suggested", "")}
+        self._log(dataset, batch, "pushing")
+        lock.records.update(entries)
+        result.sent = len(batch)
+        _save_lock(self.lock_file, lock)
 
     def pull(self, *, rule: Rule | None = None, min_submitted: int | None = None, prefer: str | None = None,
              full: bool = False) -> SyncResult:
@@ -633,8 +621,11 @@ class SyncSession:
             elif new != local:
                 result.updated += 1
             records[cid] = new
+            # What Argilla holds for this record now matches the golden: a plain push has nothing to send.
+            case = Case(cid, new["inputs"], new["expected"], new["metadata"], new["provenance"])
             lock.records[cid] = {"local": _local_hash(new), "remote": r.decision.hash,
-                                 "sent": (entry or {}).get("sent", "")}
+                                 "sent": _hash([_local_hash(new), new["provenance"].get("source")]),
+                                 "suggested": _suggestion_hash(self._suggestions(case, schema, None, "label"))}
         result.unchanged = len(records) - result.updated - result.added
         result.agreement = {k: (krippendorff_alpha(v), len(v)) for k, v in units.items()}
         # The next incremental pull starts at the oldest record left unresolved, so none is forgotten.
@@ -676,7 +667,7 @@ class SyncSession:
         return out
 
     def _record(self, case: Case, schema: Schema, sugg: dict[str, tuple[Any, str | None, float | None]]) -> rg.Record:
-        import argilla as rg
+        rg = _sdk()
 
         fields = {n: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
                   for n, k in schema.fields.items() if (v := case.inputs.get(k)) is not None}
@@ -715,9 +706,8 @@ class SyncSession:
     @property
     def client(self) -> rg.Argilla:
         if self._client is None:
-            import argilla as rg
+            rg = _sdk()
 
-            logging.getLogger("argilla.sdk").setLevel(logging.ERROR)
             with self._errors("connecting"):
                 self._client = rg.Argilla(api_url=self.target.url, api_key=self.target.api_key, timeout=30,
                                           retries=0)
@@ -772,7 +762,7 @@ class SyncSession:
         return ds
 
     def _ensure_dataset(self, schema: Schema) -> rg.Dataset:
-        import argilla as rg
+        rg = _sdk()
 
         ds = self._dataset(required=False)
         if ds is not None:
@@ -809,7 +799,7 @@ class SyncSession:
     def _fetch(self, lock: Lock, *, schema: Schema, rule: Rule | None = None, min_submitted: int | None = None,
                since: str | None = None) -> dict[str, _Remote]:
         """Remote records updated since `since` (all when None), each with its decision."""
-        import argilla as rg
+        rg = _sdk()
 
         dataset = self._dataset(required=True)
         rule = rule or self.settings.rule
@@ -818,8 +808,7 @@ class SyncSession:
         out: dict[str, _Remote] = {}
         with self._errors("reading records"), _progress(None, "reading Argilla records") as advance:
             for rec in dataset.records(query=query, with_suggestions=True, with_responses=True, batch_size=1000):
-                responses = [(str(x.user_id), str(getattr(x.status, "value", x.status)), x.question_name, x.value)
-                             for x in rec.responses]
+                responses = _responses(rec)
                 out[str(rec.id)] = _Remote(
                     id=str(rec.id), server_id=str(rec._server_id), fields=dict(rec.fields),
                     metadata=dict(rec.metadata or {}),
@@ -831,10 +820,31 @@ class SyncSession:
         return out
 
 
-def _sent_hash(case: Case, sugg: dict[str, tuple[Any, str | None, float | None]]) -> str:
-    """What a push sent for one record: re-sent only when this changes."""
-    return _hash([_local_hash(case.to_record()), case.provenance.get("source"),
-                  sorted((k, json.dumps(v), a, sc) for k, (v, a, sc) in sugg.items())])
+def _responses(rec: Any) -> list[tuple[str, str, str | None, Any]]:
+    """(user, status, question, value) per answer. Read from the record's API model because the SDK's
+    `Record.responses` drops a discard that carries no values, and discards must leave the golden."""
+    out: list[tuple[str, str, str | None, Any]] = []
+    for um in rec._model.responses or []:
+        status = str(getattr(um.status, "value", um.status))
+        values = um.values or {}
+        out.extend((str(um.user_id), status, q, (v or {}).get("value")) for q, v in values.items())
+        if not values:
+            out.append((str(um.user_id), status, None, None))
+    return out
+
+
+def _suggestion_hash(sugg: dict[str, tuple[Any, str | None, float | None]]) -> str:
+    """What a push suggested for one record ("" for nothing): re-sent only when this changes."""
+    return _hash(sorted((k, json.dumps(v), a, sc) for k, (v, a, sc) in sugg.items())) if sugg else ""
+
+
+def _sdk() -> Any:
+    """The argilla SDK, imported on first use, with its own tqdm bars and chatter silenced."""
+    os.environ.setdefault("TQDM_DISABLE", "1")  # read by tqdm at import; its bars would garble ours
+    import argilla
+
+    logging.getLogger("argilla.sdk").setLevel(logging.ERROR)
+    return argilla
 
 
 def _iso(ts: Any) -> str:
@@ -862,6 +872,7 @@ def _progress(total: int | None, what: str) -> Iterator[Any]:
     from rich.console import Console
     from rich.progress import Progress
 
-    with Progress(console=Console(stderr=True), transient=True) as progress:
+    console = Console(stderr=True)
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task(what, total=total)
         yield lambda n: progress.advance(task, n)
