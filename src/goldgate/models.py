@@ -159,10 +159,11 @@ class LLMModel:
         return self.predict_many([inputs])[0]
 
 
-def runner_settings(config: Config, *, progress: bool = True, label: str = "model calls") -> Any:
+def runner_settings(config: Config, *, progress: bool = True, label: str = "model calls", processes: int = 0) -> Any:
     from goldgate.runner import RunnerSettings
 
     return RunnerSettings(
+        processes=processes,
         cache_path=config.path(config.cache),
         concurrency=config.concurrency,
         timeout_s=config.timeout_s,

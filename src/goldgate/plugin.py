@@ -113,7 +113,7 @@ class GoldgateSession:
                 overrides[slot] = cand
             cfg = load_config(Path(self.config.rootpath))
             progress = not self.config.getoption("goldgate_no_progress") and not self.is_worker
-            self._engine = EvalEngine(cfg, overrides, progress=progress)
+            self._engine = EvalEngine(cfg, overrides, progress=progress, call_processes=1 if self.is_worker else 0)
         return self._engine
 
     @property

@@ -7,9 +7,10 @@ This is the engine's only I/O loop. It knows nothing of pytest: the plugin, the 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ class RunnerSettings:
     max_retries: int = 4
     progress: bool = True
     label: str = "model calls"
+    processes: int = 0  # 0 = auto (see call_processes)
 
 
 @dataclass
@@ -78,6 +80,15 @@ class AdaptiveLimit:
             self._ok_since_cut = 0
 
 
+def call_processes(settings: RunnerSettings, missing: int) -> int:
+    """How many processes make the calls: litellm costs ~5 ms CPU per call, so one process saturates
+    a core near 200 calls/s; big batches are spread over the cores instead."""
+    if settings.processes:
+        return settings.processes
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(cores, 4) if missing >= 200 and cores > 1 else 1
+
+
 def run_calls(requests: Sequence[CallRequest], settings: RunnerSettings) -> tuple[dict[str, CallResult], RunStats]:
     """Answer every request, from the cache or the model. Failed calls come back with `error` set."""
     t0 = time.perf_counter()
@@ -91,7 +102,17 @@ def run_calls(requests: Sequence[CallRequest], settings: RunnerSettings) -> tupl
         stats.cache_hits = len(results)
         missing = [r for k, r in unique.items() if k not in results]
         if missing:
-            asyncio.run(_fill(missing, results, cache, settings, stats))
+            progress = _Progress(settings.label, len(missing), settings.progress)
+            try:
+                procs = call_processes(settings, len(missing))
+                if procs > 1:
+                    from goldgate.callpool import fill_in_processes
+
+                    asyncio.run(fill_in_processes(missing, results, settings, stats, procs, progress.advance))
+                else:
+                    asyncio.run(fill(missing, results, cache, settings, stats, progress.advance))
+            finally:
+                progress.close()
     finally:
         cache.close()
     stats.errors = sum(1 for r in results.values() if not r.ok)
@@ -99,13 +120,15 @@ def run_calls(requests: Sequence[CallRequest], settings: RunnerSettings) -> tupl
     return results, stats
 
 
-async def _fill(
+async def fill(
     missing: list[CallRequest],
     results: dict[str, CallResult],
     cache: CallCache,
     settings: RunnerSettings,
     stats: RunStats,
+    on_result: Callable[[CallResult], None],
 ) -> None:
+    """Make the missing calls in this process (claiming keys so peers don't repeat them)."""
     from goldgate.llm import LLMClient
 
     limit = AdaptiveLimit(settings.concurrency)
@@ -118,7 +141,6 @@ async def _fill(
     for req in {r.model + str(r.input_cost_per_token): r for r in missing}.values():
         client.pricing(req)  # unknown prices fail here, before any call
     ttl = (settings.timeout_s + 35.0) * (settings.max_retries + 1)
-    progress = _Progress(settings.label, len(missing), settings.progress)
     pending = {r.key: r for r in missing}
     try:
         while pending:
@@ -136,7 +158,7 @@ async def _fill(
                 stats.llm_calls += res.attempts
                 cache.put(req.kind, res)
                 results[req.key] = res
-                progress.advance(error=not res.ok)
+                on_result(res)
 
             await asyncio.gather(*(one(r) for r in owned))
             if pending:
@@ -148,9 +170,8 @@ async def _fill(
                     results[k] = res
                     stats.waited_on_peers += 1
                     pending.pop(k)
-                    progress.advance(error=False)
+                    on_result(res)
     finally:
-        progress.close()
         stats.min_concurrency = limit.floor
 
 
@@ -184,8 +205,8 @@ class _Progress:
         self._task = self._bar.add_task(label, total=total, errors=0)
         self._bar.start()
 
-    def advance(self, error: bool) -> None:
-        if error:
+    def advance(self, res: CallResult) -> None:
+        if not res.ok:
             self.errors += 1
         if self._bar is not None:
             self._bar.update(self._task, advance=1, errors=self.errors)
