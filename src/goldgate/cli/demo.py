@@ -34,6 +34,10 @@ def _step(title: str) -> None:
     print(f"\n\033[1m==> {title}\033[0m" if sys.stdout.isatty() else f"\n==> {title}", flush=True)
 
 
+def _goldgate(*args: str, env: dict[str, str], cwd: Path) -> int:
+    return subprocess.call([sys.executable, "-m", "goldgate", *args], cwd=cwd, env=env)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from goldgate.cli.run import OFFLINE_ENV, pytest_command
     from goldgate.config import load_config
@@ -42,16 +46,35 @@ def _demo(args: argparse.Namespace) -> int:
 
     cfg = load_config()
     out = args.out or cfg.path(cfg.runs) / f"demo-{new_run_id()}"
+    decision_dir = cfg.path(".goldgate/decisions/demo")
     _step("starting goldgate sim (offline simulator standing in for a hosted LLM)")
     with SimProcess(sim_settings(cfg)) as sim:
         print(f"sim at {sim.url}")
         env = {**os.environ, **OFFLINE_ENV, "GOLDGATE_SIM_URL": sim.url}
-        _step(f"pytest {cfg.evals}  (model calls run concurrently ahead of the tests, cached)")
+        _step(f"1/5 evals: pytest {cfg.evals} (model calls run concurrently ahead of the tests, cached)")
         cmd = pytest_command(cfg.path(cfg.evals), out=out, strict=False, candidates=[],
                              extra=["-q", "--tb=no", "-rN", "--no-header"])
         rc = subprocess.call(cmd, cwd=cfg.root, env=env)
-        requests = sim.stats()["requests"]
-    summary = load_run(out)
-    print(f"requests to the sim this run: {requests} (a repeated demo is served from the cache)")
-    print(f"\ngates {summary['status'].upper()} → exit {rc}")
-    return rc
+        eval_requests = sim.stats()["requests"]
+        print(f"requests to the sim for the evals: {eval_requests} (a repeated demo is served from the cache)")
+        load_run(out)
+        steps = [
+            ("2/5 judge calibration gate (κ against human verdicts, from the stored record)",
+             ["judge", "check"]),
+            ("3/5 distil a small student from the human-labelled train split",
+             ["distill", "--slot", "router", "--candidate", "student-tfidf", "--goldens", "banking77"]),
+            ("4/5 decide: student vs prompted LLM on the same human-validated test cases",
+             ["decide", "--slot", "router", "--suite", "test_intent", "--student", "student-tfidf",
+              "--llm-run", str(out), "--out", str(decision_dir)]),
+            ("5/5 the model-swap PR this decision would open (dry run: no GitHub needed)",
+             ["github", "swap-pr", "--decision", str(decision_dir / "decision.json"), "--dry-run"]),
+        ]
+        failed = []
+        for title, argv in steps:
+            _step(title)
+            if _goldgate(*argv, env=env, cwd=cfg.root) != 0:
+                failed.append(argv[0])
+        total = sim.stats()["requests"]
+    print(f"\nrequests to the sim, whole demo: {total}")
+    print(f"eval gates {'PASS' if rc == 0 else 'FAIL'}" + (f"; steps failed: {', '.join(failed)}" if failed else ""))
+    return rc or (1 if failed else 0)
