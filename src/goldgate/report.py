@@ -38,7 +38,7 @@ def render_terminal(summary: dict[str, Any], run_dir: Path | str | None = None, 
     for col, justify in [("suite", "left"), ("n", "right"), ("passed", "right"), ("failed", "right"),
                          ("errors", "right"), ("pass rate [95% CI]", "right"), ("cost", "right"),
                          ("p50 / p95 latency", "right"), ("cache hits", "right"), ("gate", "left")]:
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        table.add_column(col, justify=justify, no_wrap=col != "suite")  # type: ignore[arg-type]
     for s in summary["suites"]:
         table.add_row(
             s["name"], str(s["n"]), str(s["passed"]), str(s["failed"]), str(s["errors"]),

@@ -41,6 +41,7 @@ def _goldgate(*args: str, env: dict[str, str], cwd: Path) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from goldgate.cli.run import OFFLINE_ENV, pytest_command
     from goldgate.config import load_config
+    from goldgate.report import render_terminal
     from goldgate.results import load_run, new_run_id
     from goldgate.sim import SimProcess
 
@@ -52,12 +53,17 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"sim at {sim.url}")
         env = {**os.environ, **OFFLINE_ENV, "GOLDGATE_SIM_URL": sim.url}
         _step(f"1/5 evals: pytest {cfg.evals} (model calls run concurrently ahead of the tests, cached)")
-        cmd = pytest_command(cfg.path(cfg.evals), out=out, strict=False, candidates=[],
-                             extra=["-q", "--tb=no", "-rN", "--no-header"])
-        rc = subprocess.call(cmd, cwd=cfg.root, env=env)
-        eval_requests = sim.stats()["requests"]
-        print(f"requests to the sim for the evals: {eval_requests} (a repeated demo is served from the cache)")
-        load_run(out)
+        cmd = pytest_command(cfg.path(cfg.evals), out=out, strict=False, candidates=[], extra=["-q", "--tb=short"])
+        out.mkdir(parents=True, exist_ok=True)
+        log = out / "pytest.log"
+        with log.open("w", encoding="utf-8") as fh:  # one dot per case is noise here; the report follows
+            rc = subprocess.call(cmd, cwd=cfg.root, env=env, stdout=fh)
+        if not (out / "summary.json").exists():
+            print(log.read_text(encoding="utf-8")[-4000:])
+            return rc or 1
+        print(render_terminal(load_run(out), run_dir=out), end="")
+        print(f"pytest output: {log}")
+        print(f"requests to the sim for the evals: {sim.stats()['requests']} (a repeated demo is served from the cache)")
         steps = [
             ("2/5 judge calibration gate (κ against human verdicts, from the stored record)",
              ["judge", "check"]),
