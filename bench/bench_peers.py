@@ -117,6 +117,7 @@ class Row:
     cpu: float
     passed: int
     requests: int
+    peak: int  # the most requests the sim saw in flight at once: the concurrency really reached
 
 
 @dataclass(frozen=True)
@@ -198,9 +199,8 @@ def goldgate_run(b: Bench, n: int) -> tuple[float, float, int]:
     wall, res = timed(PYTEST, proj, {"GOLDGATE_SIM_URL": b.sim.url})
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if res.returncode != 0:
-        raise PeerError(
-            f"goldgate pytest exited {res.returncode}: {res.stdout.strip().splitlines()[-1:]}"
-        )
+        tail = (res.stdout + res.stderr).strip().splitlines()[-3:]
+        raise PeerError(f"goldgate pytest exited {res.returncode}: {' | '.join(tail)}")
     (summary,) = (proj / ".goldgate" / "runs").glob("*/summary.json")
     passed = sum(s["passed"] for s in json.loads(summary.read_text())["suites"])
     return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, passed
@@ -304,7 +304,8 @@ def measure(
     except (PeerError, OSError, ValueError, KeyError) as exc:
         print(f"  skipped {name}: {exc}", flush=True)
         return None
-    row = Row(name, wall, cpu, passed, int(b.sim.stats()["requests"]))
+    stats = b.sim.stats()
+    row = Row(name, wall, cpu, passed, int(stats["requests"]), int(stats["max_inflight"]))
     print(f"  measured {name}: {wall:.2f} s", flush=True)
     return row
 
@@ -341,12 +342,14 @@ def main() -> None:
             b = Bench(sim, tmp, args.n, args.concurrency)
             sim.reset()
             bare_wall, bare_loop, bare_cpu = bare_litellm(args.n, args.concurrency, sim.url, tmp)
+            stats = sim.stats()
             bare = Row(
                 "bare litellm.acompletion gather loop",
                 bare_wall,
                 bare_cpu,
                 -1,
-                int(sim.stats()["requests"]),
+                int(stats["requests"]),
+                int(stats["max_inflight"]),
             )
             print(f"  measured {bare.name}: {bare.wall:.2f} s", flush=True)
             rows = [r for r in (measure(b, *spec) for spec in runners) if r is not None]
@@ -360,14 +363,17 @@ def report(
         f"\nP1 vs peers: {args.n} exact-match cases, goldgate sim {args.latency_ms} ms latency, "
         f"concurrency {args.concurrency}, one run"
     )
-    print(f"  {'':<48} {'wall':>8} {'CPU':>8} {'passed':>7} {'requests':>9}")
+    print(f"  {'':<48} {'wall':>8} {'CPU':>8} {'passed':>7} {'requests':>9} {'peak':>5}")
     print(f"  {'latency floor (N x latency / concurrency)':<48} {floor:7.2f}s")
     for r in [bare, *rows]:
         passed = "-" if r.passed < 0 else str(r.passed)
-        print(f"  {r.name:<48} {r.wall:7.2f}s {r.cpu:7.2f}s {passed:>7} {r.requests:>9}")
+        print(
+            f"  {r.name:<48} {r.wall:7.2f}s {r.cpu:7.2f}s {passed:>7} {r.requests:>9} {r.peak:>5}"
+        )
     print(
         f"  (bare loop without its import: {bare_loop:.2f} s; "
-        f"{1000 * bare.cpu / args.n:.1f} ms CPU per call incl. import)"
+        f"{1000 * bare.cpu / args.n:.1f} ms CPU per call incl. import; "
+        "peak = most requests the sim saw in flight)"
     )
     gg = next((r for r in rows if r.name.startswith("goldgate")), None)
     if gg is None:
