@@ -72,3 +72,27 @@ def test_api_key_never_reaches_cache_results_or_errors(tmp_path: Path, sim_key: 
     blobs += [p.read_bytes().decode("utf-8", "replace") for p in tmp_path.rglob("*") if p.is_file()]
     assert not any(secret in b or secret[::-1] in b for b in blobs)
     assert "AuthenticationError" in (tmp_path / "bad" / "cases.jsonl").read_text()
+
+
+def test_free_text_slot_returns_the_text(tmp_path: Path) -> None:
+    make_project(tmp_path)
+    recs = [{"id": f"s-{i}", "inputs": {"text": f"summarise ticket {i}"}, "expected": {"summary": f"customer {i} lost a card"},
+             "metadata": {"split": "test"}, "provenance": {"source": "human"}} for i in range(3)]
+    from conftest import write_jsonl
+
+    key = write_jsonl(tmp_path / "evals" / "goldens" / "summaries.jsonl", recs)
+    py = tmp_path / "pyproject.toml"
+    (tmp_path / "prompts" / "summary.md").write_text("## user\nSummarise: {{ text }}\n")
+    py.write_text(py.read_text() + '\n[tool.goldgate.slots.summariser]\nuse = "sim-summary"\ntask = "text"\n'
+                  '\n[tool.goldgate.candidates.sim-summary]\nmodel = "openai/sim-summary"\nprompt = "prompts/summary.md"\n'
+                  'api_base = "${GOLDGATE_SIM_URL}"\ninput_cost_per_token = 0\noutput_cost_per_token = 0\n')
+    with SimProcess(SimSettings(keys=[key], accuracy=1.0, format_noise=0, port=0)) as sim:
+        import os
+
+        os.environ["GOLDGATE_SIM_URL"] = sim.url
+        try:
+            preds = load_model("summariser", project=tmp_path).predict_many([r["inputs"] for r in recs])
+        finally:
+            del os.environ["GOLDGATE_SIM_URL"]
+    assert [p.text for p in preds] == [r["expected"]["summary"] for r in recs]
+    assert all(p.label is None and p.ok for p in preds)

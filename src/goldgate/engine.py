@@ -88,6 +88,7 @@ class EvalEngine:
     candidate_overrides: dict[str, str] = field(default_factory=dict)
     progress: bool = True
     call_processes: int = 0  # 0 = auto; xdist workers use 1 (the workers already spread the load)
+    concurrency_share: int = 1  # xdist workers split the project's concurrency between them
     _goldens: dict[Path, GoldenSet] = field(default_factory=dict)
     _suites: dict[str, Suite] = field(default_factory=dict)
     _outputs: dict[CaseKey, Prediction] = field(default_factory=dict)
@@ -140,7 +141,8 @@ class EvalEngine:
             reqs = [s.model.request(c.inputs, r) for s, c, r in llm]  # type: ignore[union-attr]
             results, stats = run_calls(reqs, runner_settings(self.config, progress=self.progress,
                                                              label=f"{len(reqs)} model calls",
-                                                             processes=self.call_processes))
+                                                             processes=self.call_processes,
+                                                             share=self.concurrency_share))
             self.stats["llm_calls"] += stats.llm_calls
             self.stats["cache_hits"] += stats.cache_hits
             self.stats["throttled"] += stats.throttled

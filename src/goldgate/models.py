@@ -159,13 +159,15 @@ class LLMModel:
         return self.predict_many([inputs])[0]
 
 
-def runner_settings(config: Config, *, progress: bool = True, label: str = "model calls", processes: int = 0) -> Any:
+def runner_settings(config: Config, *, progress: bool = True, label: str = "model calls", processes: int = 0,
+                    share: int = 1) -> Any:
+    """Runner settings from the project config; `share` > 1 splits the concurrency between processes."""
     from goldgate.runner import RunnerSettings
 
     return RunnerSettings(
         processes=processes,
         cache_path=config.path(config.cache),
-        concurrency=config.concurrency,
+        concurrency=max(1, config.concurrency // share),
         timeout_s=config.timeout_s,
         max_retries=config.max_retries,
         progress=progress,

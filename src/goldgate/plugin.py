@@ -113,7 +113,9 @@ class GoldgateSession:
                 overrides[slot] = cand
             cfg = load_config(Path(self.config.rootpath))
             progress = not self.config.getoption("goldgate_no_progress") and not self.is_worker
-            self._engine = EvalEngine(cfg, overrides, progress=progress, call_processes=1 if self.is_worker else 0)
+            workers = int(getattr(self.config, "workerinput", {}).get("workercount", 1))
+            self._engine = EvalEngine(cfg, overrides, progress=progress, call_processes=1 if self.is_worker else 0,
+                                      concurrency_share=workers)
         return self._engine
 
     @property
