@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import eval_source, make_project, run_cli, summary_of
+from support import eval_source, make_project, run_cli, summary_of
 
 
 def test_run_then_report(tmp_path: Path, sim_env) -> None:

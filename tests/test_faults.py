@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import eval_source, golden_records, make_project, summary_of, write_jsonl
+from support import eval_source, golden_records, make_project, summary_of, write_jsonl
 from goldgate.calls import CallRequest
 from goldgate.llm import LLMClient
 from goldgate.sim import SimProcess, SimSettings

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import golden_records, make_project, run_cli, write_jsonl
+from support import golden_records, make_project, run_cli, write_jsonl
 from goldgate.errors import GoldenFormatError
 from goldgate.goldens import load_goldens, write_goldens
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LABELS, eval_source, make_project, run_cli, sim_key  # noqa: F401
+from support import LABELS, eval_source, make_project, run_cli
 from goldgate import load_model
 from goldgate.calls import cache_key
 from goldgate.models import parse_label
@@ -51,7 +51,7 @@ def test_cache_key_ignores_secrets_and_transport_but_not_params() -> None:
     assert cache_key("app", "m", msgs, {"temperature": 0}, 1) != base
 
 
-def test_api_key_never_reaches_cache_results_or_errors(tmp_path: Path, sim_key: Path, monkeypatch) -> None:  # noqa: F811
+def test_api_key_never_reaches_cache_results_or_errors(tmp_path: Path, sim_key: Path, monkeypatch) -> None:
     secret = "sk-test-THIS-IS-A-SECRET-0123456789"
     make_project(tmp_path)
     py = tmp_path / "pyproject.toml"
@@ -78,7 +78,7 @@ def test_free_text_slot_returns_the_text(tmp_path: Path) -> None:
     make_project(tmp_path)
     recs = [{"id": f"s-{i}", "inputs": {"text": f"summarise ticket {i}"}, "expected": {"summary": f"customer {i} lost a card"},
              "metadata": {"split": "test"}, "provenance": {"source": "human"}} for i in range(3)]
-    from conftest import write_jsonl
+    from support import write_jsonl
 
     key = write_jsonl(tmp_path / "evals" / "goldens" / "summaries.jsonl", recs)
     py = tmp_path / "pyproject.toml"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import eval_source, make_project, summary_of
+from support import eval_source, make_project, summary_of
 
 
 @pytest.fixture
