@@ -32,8 +32,11 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.core-installed
 	$(BIN)/goldgate demo
 
+# The Argilla integration tests share one server (one of them restarts it), so they run apart from
+# the xdist run; without a running stack they skip (in CI, `.ci/run` starts it and they must pass).
 test: $(VENV)/.dev-installed
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --ignore=tests/argilla $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/argilla -p no:xdist $(PYTEST_ARGS)
 
 bench: $(VENV)/.dev-installed
 	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done

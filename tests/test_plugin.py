@@ -87,6 +87,20 @@ def test_xdist_gives_the_same_totals_without_duplicate_calls(project: pytest.Pyt
     assert res_n.ret == res_1.ret == 0
 
 
+def test_calls_spread_over_processes_give_the_same_results(project: pytest.Pytester, sim_env) -> None:
+    project.makepyfile(test_evals=eval_source())
+    _, inproc = _run(project)
+    (project.path / ".goldgate" / "cache.sqlite").unlink()
+    py = project.path / "pyproject.toml"
+    py.write_text(py.read_text().replace("concurrency = 16", "concurrency = 16\ncall_processes = 2"))
+    sim_env.reset()
+    res, pooled = _run(project)
+    assert res.ret == 0 and sim_env.stats()["requests"] == 200
+    keys = ("n", "passed", "failed", "errors", "cost_usd")
+    assert [pooled["suites"][0][k] for k in keys] == [inproc["suites"][0][k] for k in keys]
+    assert pooled["totals"]["llm_calls"] == 200
+
+
 def test_errors_are_counted_separately_and_gate_on_error_rate(pytester: pytest.Pytester, monkeypatch, sim_key) -> None:
     from goldgate.sim import SimProcess, SimSettings
 

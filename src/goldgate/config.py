@@ -95,6 +95,7 @@ class Config(_Strict):
     concurrency: int = Field(default=32, ge=1, le=4096)
     timeout_s: float = Field(default=60.0, gt=0)
     max_retries: int = Field(default=4, ge=0, le=20)
+    call_processes: int = Field(default=0, ge=0, le=64)  # 0 = auto: spread big batches over the cores
     splits: list[str] = Field(default_factory=lambda: list(DEFAULT_SPLITS))
     gates: GateConfig = Field(default_factory=GateConfig)
     slots: dict[str, SlotConfig] = Field(default_factory=dict)

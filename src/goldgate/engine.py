@@ -199,6 +199,7 @@ class EvalEngine:
                 completion_tokens=pred.completion_tokens,
                 cached=pred.cached,
                 error=pred.error,
+                confidence=pred.confidence,
             )
         return rec
 

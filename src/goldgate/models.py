@@ -165,7 +165,7 @@ def runner_settings(config: Config, *, progress: bool = True, label: str = "mode
     from goldgate.runner import RunnerSettings
 
     return RunnerSettings(
-        processes=processes,
+        processes=processes or config.call_processes,
         cache_path=config.path(config.cache),
         concurrency=max(1, config.concurrency // share),
         timeout_s=config.timeout_s,

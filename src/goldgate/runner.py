@@ -86,7 +86,7 @@ def call_processes(settings: RunnerSettings, missing: int) -> int:
     if settings.processes:
         return settings.processes
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return min(cores, 4) if missing >= 200 and cores > 1 else 1
+    return min(cores, 4) if missing >= 500 and cores > 1 else 1
 
 
 def run_calls(requests: Sequence[CallRequest], settings: RunnerSettings) -> tuple[dict[str, CallResult], RunStats]:
