@@ -186,13 +186,24 @@ def test_push_disagreements_dry_run_lists_exactly_the_disagreements(
 
 
 def _argilla() -> tuple[str, str]:
-    """A running Argilla server from ARGILLA_API_URL / ARGILLA_API_KEY, else skip."""
+    """A running Argilla: ARGILLA_API_URL / ARGILLA_API_KEY, else the local stack `.ci/run` starts;
+    skipped when there is none, except in CI, where it must run."""
     import os
     import urllib.request
 
+    from goldgate.argilla_stack import ArgillaStack, StackSettings
+
     url, key = os.environ.get("ARGILLA_API_URL"), os.environ.get("ARGILLA_API_KEY")
     if not url or not key:
-        pytest.skip("no Argilla server: set ARGILLA_API_URL and ARGILLA_API_KEY")
+        state = os.environ.get("GOLDGATE_ARGILLA_STATE", Path(__file__).resolve().parents[1] / ".goldgate" / "argilla")
+        stack = ArgillaStack(StackSettings(state_dir=Path(state)))
+        status = stack.status()
+        if status.running and status.url:
+            url, key = status.url, stack.credentials().api_key
+        elif os.environ.get("CI"):
+            pytest.fail("no Argilla server in CI: .ci/run must start the local stack", pytrace=False)
+        else:
+            pytest.skip("no Argilla server: set ARGILLA_API_URL and ARGILLA_API_KEY, or `goldgate argilla up`")
     req = urllib.request.Request(f"{url}/api/v1/me", headers={"X-Argilla-Api-Key": key})
     try:
         urllib.request.urlopen(req, timeout=3).close()
@@ -202,13 +213,14 @@ def _argilla() -> tuple[str, str]:
 
 
 @pytest.mark.argilla
-def test_push_disagreements_to_a_real_argilla(tmp_path: Path, sim: Any) -> None:
+def test_push_disagreements_to_a_real_argilla(tmp_path: Path, sim: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     import argilla as rg
 
     url, key = _argilla()
     root = make_project(tmp_path / "p", judge_model="openai/sim-judge-slip")
     with (root / "pyproject.toml").open("a", encoding="utf-8") as fh:
         fh.write(f'\n[tool.goldgate.argilla]\nurl = "{url}"\napi_key_env = "ARGILLA_API_KEY"\n')
+    monkeypatch.setenv("ARGILLA_API_KEY", key)  # the subprocesses read the key from the environment
     goldgate("judge", "calibrate", "j", "--no-progress", cwd=root, url=sim.url)
     differ = {it["id"]: it for it in _record(root)["items"] if it["judge"] != it["human"]}
     name = f"goldgate-test-{tmp_path.name}"[:60]
