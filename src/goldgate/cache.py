@@ -49,14 +49,22 @@ class CallCache:
         self.owner = uuid.uuid4().hex
         self._host = socket.gethostname()
         self._pid = os.getpid()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise CacheError(f"{self.path}: cannot open call cache: {exc}") from None
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.executescript(_SCHEMA)
+                break
+            except sqlite3.OperationalError as exc:
+                # Switching a new file to WAL needs a moment alone; xdist workers open it together.
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise CacheError(f"{self.path}: cannot open call cache: {exc}") from None
+                time.sleep(0.05)
+            except sqlite3.Error as exc:
+                raise CacheError(f"{self.path}: cannot open call cache: {exc}") from None
 
     def close(self) -> None:
         self._db.close()

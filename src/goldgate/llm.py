@@ -12,7 +12,7 @@ import random
 import re
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from goldgate.calls import SECRET_PARAM_KEYS, TRANSPORT_PARAM_KEYS, CallRequest, CallResult
 from goldgate.errors import ConfigError
@@ -22,6 +22,20 @@ __all__ = ["LLMClient", "Pricing", "redact", "resolve_pricing"]
 _KEYLIKE = re.compile(r"(sk-[A-Za-z0-9_\-]{6,}|ghp_[A-Za-z0-9]{6,}|hf_[A-Za-z0-9]{6,}|Bearer\s+\S+)")
 
 Pricing = tuple[float, float]
+
+
+class Limiter(Protocol):
+    async def acquire(self) -> None: ...
+
+    async def release(self, ok: bool) -> None: ...
+
+
+class _Unlimited:
+    async def acquire(self) -> None:
+        return None
+
+    async def release(self, ok: bool) -> None:
+        return None
 
 
 def redact(text: str, secrets: list[str]) -> str:
@@ -66,9 +80,11 @@ class LLMClient:
         timeout_s: float,
         max_retries: int,
         on_throttle: Callable[[], None] | None = None,
+        limit: "Limiter | None" = None,
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 30.0,
     ):
+        self.limit: Limiter = limit or _Unlimited()
         self.litellm = _litellm()
         self.timeout_s = timeout_s
         self.max_retries = max_retries
@@ -115,6 +131,14 @@ class LLMClient:
         last_error = ""
         while True:
             attempts += 1
+            # Each attempt, not each call, holds a slot: a request waiting out a Retry-After must not
+            # count against the concurrency the limiter is trying to lower.
+            await self.limit.acquire()
+            fatal = self._fatal.get(self._endpoint(req))
+            if fatal:  # e.g. a bad key seen by another call while this one waited for a slot
+                await self.limit.release(False)
+                return CallResult(key=key, error=fatal, attempts=attempts - 1)
+            answered = False
             start = time.perf_counter()
             try:
                 resp = await asyncio.wait_for(
@@ -128,6 +152,7 @@ class LLMClient:
                     ),
                     timeout=self.timeout_s + 5,
                 )
+                answered = True
             except asyncio.TimeoutError:
                 last_error = f"timed out after {self.timeout_s:g}s"
                 delay = self._backoff(attempts)
@@ -144,7 +169,9 @@ class LLMClient:
             except Exception as exc:  # noqa: BLE001 - any other provider failure is this case's error
                 msg = redact(f"{type(exc).__name__}: {_first_line(exc)}", [secret])
                 return CallResult(key=key, error=msg, attempts=attempts)
-            else:
+            finally:
+                await self.limit.release(answered)
+            if answered:
                 latency = time.perf_counter() - start
                 usage = getattr(resp, "usage", None)
                 pt = int(getattr(usage, "prompt_tokens", 0) or 0)

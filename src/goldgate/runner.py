@@ -137,7 +137,8 @@ async def fill(
         stats.throttled += 1
         limit.throttle()
 
-    client = LLMClient(timeout_s=settings.timeout_s, max_retries=settings.max_retries, on_throttle=throttled)
+    client = LLMClient(timeout_s=settings.timeout_s, max_retries=settings.max_retries, on_throttle=throttled,
+                       limit=limit)
     for req in {r.model + str(r.input_cost_per_token): r for r in missing}.values():
         client.pricing(req)  # unknown prices fail here, before any call
     ttl = (settings.timeout_s + 35.0) * (settings.max_retries + 1)
@@ -148,13 +149,7 @@ async def fill(
             owned = [pending.pop(k) for k in list(pending) if k in mine]
 
             async def one(req: CallRequest) -> None:
-                await limit.acquire()
-                ok = False
-                try:
-                    res = await client.complete(req)
-                    ok = res.ok
-                finally:
-                    await limit.release(ok)
+                res = await client.complete(req)
                 stats.llm_calls += res.attempts
                 cache.put(req.kind, res)
                 results[req.key] = res
