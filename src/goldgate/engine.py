@@ -140,7 +140,7 @@ class EvalEngine:
         if llm:
             reqs = [s.model.request(c.inputs, r) for s, c, r in llm]  # type: ignore[union-attr]
             results, stats = run_calls(reqs, runner_settings(self.config, progress=self.progress,
-                                                             label=f"{len(reqs)} model calls",
+                                                             label="model calls",
                                                              processes=self.call_processes,
                                                              share=self.concurrency_share))
             self.stats["llm_calls"] += stats.llm_calls
