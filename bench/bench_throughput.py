@@ -16,9 +16,9 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _project import bare_litellm, make_project, timed  # noqa: E402
+from _project import bare_litellm, make_project, timed
 
-from goldgate.sim import SimProcess, SimSettings  # noqa: E402
+from goldgate.sim import SimProcess, SimSettings
 
 PYTEST = [sys.executable, "-m", "pytest", "-q", "--tb=no", "-rN", "-p", "no:cacheprovider", "--goldgate-no-progress"]
 

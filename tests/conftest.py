@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import golden_records, write_jsonl
 
 from goldgate.sim import SimProcess, SimSettings
-from support import golden_records, write_jsonl
 
 pytest_plugins = ["pytester"]
 

@@ -13,9 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from support import eval_source, golden_records, make_project, summary_of, write_jsonl
+
 from goldgate.calls import CallRequest
 from goldgate.llm import LLMClient
 from goldgate.sim import SimProcess, SimSettings

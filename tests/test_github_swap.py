@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import tomllib
 from github_standin import GitHubStandIn
 from test_compare import goldgate
 

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from support import golden_records, make_project, run_cli, write_jsonl
+
 from goldgate.errors import GoldenFormatError
 from goldgate.goldens import load_goldens, write_goldens
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from support import LABELS, eval_source, make_project, run_cli
+
 from goldgate import load_model
 from goldgate.calls import cache_key
 from goldgate.models import parse_label

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from support import eval_source, make_project, summary_of
 
 

@@ -20,9 +20,9 @@ __all__ = [
     "Prediction",
     "__version__",
     "eval",
+    "judge",
     "load_goldens",
     "load_model",
-    "judge",
 ]
 
 from goldgate.errors import ConfigError, GoldenFormatError, GoldgateError, ModelCallError

@@ -12,13 +12,12 @@ import json
 import math
 import os
 import re
+import tomllib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-
-import tomllib
 
 from goldgate.compare import escape_prose, quote
 from goldgate.errors import GoldgateError

@@ -63,7 +63,7 @@ def resolve_pricing(req: CallRequest) -> Pricing:
     litellm = _litellm()
     try:
         inp, out = litellm.cost_per_token(model=req.model, prompt_tokens=1_000_000, completion_tokens=1_000_000)
-    except Exception:
+    except Exception:  # noqa: BLE001 - litellm raises several types for an unknown model
         raise ConfigError(
             f"model '{req.model}' has no price in litellm's price map; set input_cost_per_token and "
             f"output_cost_per_token on its candidate"
@@ -80,7 +80,7 @@ class LLMClient:
         timeout_s: float,
         max_retries: int,
         on_throttle: Callable[[], None] | None = None,
-        limit: "Limiter | None" = None,
+        limit: Limiter | None = None,
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 30.0,
     ):
@@ -153,7 +153,7 @@ class LLMClient:
                     timeout=self.timeout_s + 5,
                 )
                 answered = True
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 last_error = f"timed out after {self.timeout_s:g}s"
                 delay = self._backoff(attempts)
             except self._fatal_types as exc:

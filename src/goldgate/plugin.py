@@ -45,6 +45,14 @@ def pytest_configure(config: pytest.Config) -> None:
     state = GoldgateSession(config)
     config.stash[STATE_KEY] = state
     config.pluginmanager.register(state, "goldgate-session")
+    state.prewarm_calls()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    import sys
+
+    if "goldgate.callpool" in sys.modules:
+        sys.modules["goldgate.callpool"].discard_prewarmed()
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -117,6 +125,25 @@ class GoldgateSession:
             self._engine = EvalEngine(cfg, overrides, progress=progress, call_processes=1 if self.is_worker else 0,
                                       concurrency_share=workers)
         return self._engine
+
+    def prewarm_calls(self) -> None:
+        """With a cold cache, start the call workers now: their litellm import then overlaps pytest's
+        start-up and collection. A warm cache (the usual CI case) starts nothing."""
+        opt = self.config.option
+        if self.is_worker or opt.collectonly or self.config.getoption("dist", "no") != "no" or not self.has_project():
+            return
+        try:
+            cfg = self.engine.config
+        except GoldgateError:
+            return  # reported where it matters, at collection
+        if cfg.path(cfg.cache).exists() or not any(c.type == "llm" for c in cfg.candidates.values()):
+            return
+        from goldgate.callpool import prewarm
+        from goldgate.models import runner_settings
+        from goldgate.runner import call_processes
+
+        settings = runner_settings(cfg, processes=self.engine.call_processes)
+        prewarm(settings, call_processes(settings, 10**9))
 
     @property
     def collector(self) -> Any:

@@ -53,7 +53,7 @@ class PromptTemplate:
         for role, body in self.sections:
             images: list[dict[str, Any]] = []
 
-            def fill(m: re.Match[str]) -> str:
+            def fill(m: re.Match[str], images: list[dict[str, Any]] = images) -> str:
                 name = m.group(1)
                 if name not in values:
                     raise ConfigError(f"{self.path}: template slot {{{{{name}}}}} has no value for this case")

@@ -81,6 +81,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
             f"{1000 * s['latency_p95_s']:.0f} ms | {_gate(s)} |"
         )
     t = summary["totals"]
-    lines += ["", f"{t['cases']} cases, {t['llm_calls']} LLM calls, {t['cache_hits']} cache hits, "
-              f"cost {_money(t['cost_usd'])}."]
+    totals = (f"{t['cases']} cases, {t['llm_calls']} LLM calls, {t['cache_hits']} cache hits, "
+              f"cost {_money(t['cost_usd'])}.")
+    lines += ["", totals]
     return "\n".join(lines) + "\n"

@@ -104,11 +104,14 @@ def run_calls(requests: Sequence[CallRequest], settings: RunnerSettings) -> tupl
         if missing:
             progress = _Progress(settings.label, len(missing), settings.progress)
             try:
-                procs = call_processes(settings, len(missing))
-                if procs > 1:
-                    from goldgate.callpool import fill_in_processes
+                from goldgate.callpool import CallPool, take_prewarmed
 
-                    asyncio.run(fill_in_processes(missing, results, settings, stats, procs, progress.advance))
+                procs = call_processes(settings, len(missing))
+                pool = take_prewarmed(settings)
+                if pool is None and procs > 1:
+                    pool = CallPool(settings, procs)
+                if pool is not None:
+                    pool.run(missing, results, stats, progress.advance)
                 else:
                     asyncio.run(fill(missing, results, cache, settings, stats, progress.advance))
             finally:
