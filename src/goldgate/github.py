@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from goldgate.compare import escape_prose, quote
 from goldgate.errors import GoldgateError
+from goldgate.jsonfile import read_versioned
 
 if TYPE_CHECKING:
     from github import Github
@@ -261,14 +262,7 @@ class Decision:
 def load_decision(path: str | os.PathLike[str]) -> Decision:
     """Read and check `goldgate decide`'s JSON; the report markdown is read from beside it."""
     p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SwapError(f"{p}: not found (run `goldgate decide` first)") from None
-    except (OSError, ValueError) as exc:
-        raise SwapError(f"{p}: unreadable: {exc}") from None
-    if not isinstance(data, dict) or data.get("schema") != DECISION_SCHEMA:
-        raise SwapError(f"{p}: schema is not {DECISION_SCHEMA!r}")
+    data = read_versioned(p, schema=DECISION_SCHEMA, error=SwapError, missing="run `goldgate decide` first")
     if data.get("decision") not in ("swap", "keep"):
         raise SwapError(f"{p}: decision: expected 'swap' or 'keep', got {data.get('decision')!r}")
     for key in ("slot", "current", "proposed"):

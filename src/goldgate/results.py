@@ -18,6 +18,7 @@ from typing import Any
 
 from goldgate.errors import ResultsError
 from goldgate.gates import Gates, evaluate_gates
+from goldgate.jsonfile import read_versioned
 from goldgate.stats import percentile, wilson_interval
 
 __all__ = ["SCHEMA", "build_summary", "load_cases", "load_run", "new_run_id", "summarize_suite", "write_run"]
@@ -151,14 +152,7 @@ def write_run(out_dir: Path, summary: dict[str, Any], records: Iterable[dict[str
 def load_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """Read and check a run's summary; ResultsError names the file when it isn't a goldgate run."""
     path = Path(run_dir) / "summary.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ResultsError(f"{path}: not found (is {run_dir} a goldgate run directory?)") from None
-    except (OSError, ValueError) as exc:
-        raise ResultsError(f"{path}: unreadable: {exc}") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise ResultsError(f"{path}: schema is {data.get('schema') if isinstance(data, dict) else None!r}, expected {SCHEMA!r}")
+    data = read_versioned(path, schema=SCHEMA, error=ResultsError, missing=f"is {run_dir} a goldgate run directory?")
     for key in ("suites", "totals"):
         if key not in data:
             raise ResultsError(f"{path}: missing '{key}'")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from goldgate.errors import GoldgateError
+from goldgate.jsonfile import read_versioned
 
 __all__ = ["CARD_SCHEMA", "HASHES_FILE", "CardError", "read_card", "read_train_hashes", "write_card"]
 
@@ -39,14 +40,8 @@ def write_card(out_dir: Path, card: dict[str, Any], train_hashes: list[tuple[str
 
 def read_card(artifact: Path) -> dict[str, Any]:
     path = artifact / "card.json"
-    try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CardError(f"{path}: not found (train the student with `goldgate distill` first)") from None
-    except (OSError, ValueError) as exc:
-        raise CardError(f"{path}: unreadable: {exc}") from None
-    if not isinstance(card, dict) or card.get("schema") != CARD_SCHEMA:
-        raise CardError(f"{path}: schema is not {CARD_SCHEMA!r}")
+    card = read_versioned(path, schema=CARD_SCHEMA, error=CardError,
+                          missing="train the student with `goldgate distill` first")
     if card.get("kind") not in KINDS:
         raise CardError(f"{path}: kind {card.get('kind')!r} is not one of {', '.join(KINDS)}")
     return card
