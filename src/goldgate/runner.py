@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections import deque
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -45,31 +46,50 @@ class RunStats:
 
 
 class AdaptiveLimit:
-    """AIMD concurrency: halve on a 429 storm, creep back up by one per window of successes."""
+    """AIMD concurrency: halve on a 429 storm, creep back up by one per window of successes.
+
+    Waiters queue in FIFO order and a release wakes exactly the ones that may now run, so a batch
+    of thousands of pending calls costs O(1) per slot rather than waking every waiter each time.
+    """
 
     def __init__(self, ceiling: int):
         self.ceiling = ceiling
         self.limit = ceiling
         self.floor = ceiling
         self.inflight = 0
-        self._cond = asyncio.Condition()
+        self._waiters: deque[asyncio.Future[None]] = deque()
         self._last_cut = 0.0
         self._ok_since_cut = 0
 
     async def acquire(self) -> None:
-        async with self._cond:
-            await self._cond.wait_for(lambda: self.inflight < self.limit)
+        if self.inflight < self.limit and not self._waiters:
             self.inflight += 1
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        try:
+            await fut  # the slot was counted for us by _wake
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():  # granted, then cancelled: hand the slot on
+                self.inflight -= 1
+                self._wake()
+            raise
 
     async def release(self, ok: bool) -> None:
-        async with self._cond:
-            self.inflight -= 1
-            if ok and self.limit < self.ceiling:
-                self._ok_since_cut += 1
-                if self._ok_since_cut >= self.limit:
-                    self.limit += 1
-                    self._ok_since_cut = 0
-            self._cond.notify_all()
+        self.inflight -= 1
+        if ok and self.limit < self.ceiling:
+            self._ok_since_cut += 1
+            if self._ok_since_cut >= self.limit:
+                self.limit += 1
+                self._ok_since_cut = 0
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self.inflight < self.limit:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                self.inflight += 1
+                fut.set_result(None)
 
     def throttle(self) -> None:
         now = time.monotonic()
