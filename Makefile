@@ -44,5 +44,6 @@ bench: $(VENV)/.dev-installed
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests bench
 
+# Never .goldgate/argilla: the local Argilla's database holds people's annotations.
 clean:
-	rm -rf .goldgate build dist src/*.egg-info
+	rm -rf .goldgate/runs .goldgate/decisions .goldgate/cache.sqlite* build dist src/*.egg-info
