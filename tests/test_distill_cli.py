@@ -87,14 +87,22 @@ def test_strict_leakage_names_the_overlapping_records(project: Path) -> None:
     assert len(res.stderr.strip().splitlines()) == 1
 
 
-def test_distill_drops_leaks_then_decide_swaps_with_evidence(project: Path, sim: SimProcess) -> None:
-    res = gg(project, "distill", "--slot", "router", "--candidate", "student-tfidf", "--goldens", "b5")
+@pytest.fixture(scope="module")
+def decided(project: Path, sim: SimProcess) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess]:
+    """distill then decide, once per module (per xdist worker): later tests reuse the artifact and runs."""
+    distill = gg(project, "distill", "--slot", "router", "--candidate", "student-tfidf", "--goldens", "b5")
+    decide = gg(project, "decide", "--slot", "router", "--student", "student-tfidf", "--out", "dec", sim_url=sim.url)
+    return distill, decide
+
+
+def test_distill_drops_leaks_then_decide_swaps_with_evidence(project: Path, decided) -> None:
+    res = decided[0]
     assert res.returncode == 0, res.stderr
     assert "leakage guard: dropped" in res.stdout and "b77-train-zz-leak  ~  b77-test-" in res.stdout
     hashes = (project / "artifacts/student-tfidf/train_hashes.txt").read_text()
     assert "b77-train-zz-leak" not in hashes
 
-    res = gg(project, "decide", "--slot", "router", "--student", "student-tfidf", "--out", "dec", sim_url=sim.url)
+    res = decided[1]
     assert res.returncode == 0, res.stderr
     dec = json.loads((project / "dec/decision.json").read_text())
     assert dec["schema"] == "goldgate.decision/v1" and dec["decision"] == "swap", dec["reasons"]
@@ -117,7 +125,7 @@ def test_distill_drops_leaks_then_decide_swaps_with_evidence(project: Path, sim:
     assert "DECISION: KEEP sim-llm" in keep.stdout
 
 
-def test_decide_refuses_a_student_trained_on_test_texts(project: Path, sim: SimProcess) -> None:
+def test_decide_refuses_a_student_trained_on_test_texts(project: Path, decided) -> None:
     art = project / "artifacts/student-tfidf/train_hashes.txt"
     test_case = next(json.loads(x) for x in (project / "evals/goldens/b5.jsonl").read_text().splitlines()
                      if '"split": "test"' in x)
