@@ -5,7 +5,6 @@ into calls on it, and the CLI can drive it directly.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -233,7 +232,3 @@ class ResultCollector:
 
 def default_run_dir(config: Config, run_id: str) -> Path:
     return config.path(config.runs) / run_id
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in {"1", "true", "yes"}

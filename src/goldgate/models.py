@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from goldgate.calls import CallRequest, CallResult
 from goldgate.config import CandidateConfig, Config, SlotConfig, expand_env, load_config
-from goldgate.errors import ConfigError, ModelCallError
+from goldgate.errors import ConfigError
 from goldgate.prompt import PromptTemplate, load_prompt
 
 __all__ = ["LLMModel", "Model", "Prediction", "load_model", "model_for_candidate", "parse_label"]
@@ -192,9 +192,3 @@ def load_model(slot: str, *, project: str | Path | None = None) -> Model:
     """What app code calls: the slot's current candidate, ready to `predict`."""
     config = load_config(Path(project) if project else None)
     return model_for_candidate(config, slot)
-
-
-def require_ok(pred: Prediction) -> Prediction:
-    if not pred.ok:
-        raise ModelCallError(pred.error or "model call failed")
-    return pred
