@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -28,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from goldgate.config import DEFAULT_SPLITS
 from goldgate.errors import ConfigError, GoldgateError
+from goldgate.files import write_atomic
 from goldgate.goldens import PROVENANCE_SOURCES, Case, GoldenSet
 
 if TYPE_CHECKING:
@@ -269,22 +269,8 @@ def _load_lock(path: Path) -> Lock | None:
                 data.get("pulled_at"), data.get("records", {}))
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _save_lock(path: Path, lock: Lock) -> None:
-    _write_atomic(path, json.dumps(lock.to_dict(), indent=1, ensure_ascii=False) + "\n")
+    write_atomic(path, json.dumps(lock.to_dict(), indent=1, ensure_ascii=False) + "\n")
 
 
 def _hash(obj: Any) -> str:

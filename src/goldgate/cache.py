@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Self
 
 from goldgate.calls import CallResult
 from goldgate.errors import CacheError
@@ -69,7 +70,7 @@ class CallCache:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> CallCache:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

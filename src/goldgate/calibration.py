@@ -13,9 +13,7 @@ Judge errors count as disagreements with the human: an unusable judge must never
 from __future__ import annotations
 
 import json
-import os
 import random
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from typing import Any
 
 from goldgate.config import Config
 from goldgate.errors import GoldenFormatError, GoldgateError
+from goldgate.files import write_atomic
 from goldgate.judge import Judge, JudgeConfig, JudgeItem, judge_config
 
 __all__ = [
@@ -314,12 +313,7 @@ def _rel(path: Path, root: Path) -> str:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 # --- the gate ----------------------------------------------------------------------------------

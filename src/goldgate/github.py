@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from goldgate.compare import escape_prose, quote
 from goldgate.errors import GoldgateError
-from goldgate.jsonfile import read_versioned
+from goldgate.files import read_versioned
 
 if TYPE_CHECKING:
     from github import Github

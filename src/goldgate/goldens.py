@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from goldgate.config import DEFAULT_SPLITS
 from goldgate.errors import GoldenFormatError
+from goldgate.files import write_atomic
 
 if TYPE_CHECKING:
     import datasets
@@ -176,7 +176,7 @@ def dumps_record(rec: dict[str, Any]) -> str:
 
 
 def write_goldens(path: str | os.PathLike[str], records: Iterable[dict[str, Any] | Case]) -> Path:
-    """Write records sorted by id, atomically (temp file + rename), so a crash never leaves half a file."""
+    """Write records sorted by id, atomically, so a crash never leaves half a file."""
     p = Path(path)
     recs = [r.to_record() if isinstance(r, Case) else r for r in records]
     recs.sort(key=lambda r: r["id"])
@@ -184,18 +184,5 @@ def write_goldens(path: str | os.PathLike[str], records: Iterable[dict[str, Any]
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise GoldenFormatError(f"{p}: duplicate id {dup!r} in records to write")
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            for r in recs:
-                fh.write(dumps_record(r))
-                fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(p, (dumps_record(r) + "\n" for r in recs))
     return p

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 import uuid
 from collections import defaultdict
@@ -17,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from goldgate.errors import ResultsError
+from goldgate.files import read_versioned, write_atomic
 from goldgate.gates import Gates, evaluate_gates
-from goldgate.jsonfile import read_versioned
 from goldgate.stats import percentile, wilson_interval
 
 __all__ = ["SCHEMA", "build_summary", "load_cases", "load_run", "new_run_id", "summarize_suite", "write_run"]
@@ -132,20 +131,12 @@ def build_summary(
     }
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-
-
 def write_run(out_dir: Path, summary: dict[str, Any], records: Iterable[dict[str, Any]]) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     lines = [json.dumps(r, ensure_ascii=False, sort_keys=True) for r in sorted(
         records, key=lambda r: (r["suite"], r["case_id"], r.get("repeat", 0)))]
-    _atomic_write(out_dir / "cases.jsonl", "\n".join(lines) + ("\n" if lines else ""))
-    _atomic_write(out_dir / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    write_atomic(out_dir / "cases.jsonl", "\n".join(lines) + ("\n" if lines else ""))
+    write_atomic(out_dir / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     return out_dir
 
 

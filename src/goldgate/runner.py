@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections import deque
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from goldgate.errors import GoldgateError
-from goldgate.jsonfile import read_versioned
+from goldgate.files import read_versioned
 
 __all__ = ["CARD_SCHEMA", "HASHES_FILE", "CardError", "read_card", "read_train_hashes", "write_card"]
 

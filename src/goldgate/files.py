@@ -1,0 +1,45 @@
+"""Files goldgate writes for people and later steps: atomic writes, and versioned JSON read back
+and checked in one place (run summaries, decisions, model cards)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from goldgate.errors import GoldgateError
+
+__all__ = ["read_versioned", "write_atomic"]
+
+
+def read_versioned(path: Path, *, schema: str, error: type[GoldgateError], missing: str) -> dict[str, Any]:
+    """The file's object if it parses and carries `schema`; else `error` with one line naming the file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{path}: not found ({missing})") from None
+    except (OSError, ValueError) as exc:
+        raise error(f"{path}: unreadable: {exc}") from None
+    got = data.get("schema") if isinstance(data, dict) else None
+    if got != schema:
+        raise error(f"{path}: schema is {got!r}, expected {schema!r}")
+    return data
+
+
+def write_atomic(path: Path, text: str | Iterable[str]) -> None:
+    """Write via a temp file + fsync + rename, so a crash or outage never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.writelines([text] if isinstance(text, str) else text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
