@@ -85,10 +85,12 @@ prompt = "p.md"
 
 
 def test_lora_classifier_trains_saves_reloads_and_predicts(tmp_path: Path) -> None:
+    import torch
     from transformers import BertConfig, BertModel
 
     base = tmp_path / "tiny-bert"
     tok = _tokenizer([r["inputs"]["text"] for r in _records()], base, causal=False)
+    torch.manual_seed(0)  # the base is random: fix it so the test is deterministic
     BertModel(BertConfig(vocab_size=len(tok), hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
                          intermediate_size=128, max_position_embeddings=64)).save_pretrained(base)
     proj = _project(tmp_path, '[tool.goldgate.candidates.student-lora]\ntype = "peft"\nartifact = "artifacts/lora"\n')
@@ -120,6 +122,7 @@ def test_lora_classifier_trains_saves_reloads_and_predicts(tmp_path: Path) -> No
 
 
 def test_causal_lora_learns_free_text_and_reloads(tmp_path: Path) -> None:
+    import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
     from goldgate.distill.dataset import Example, TrainingSet
@@ -131,12 +134,13 @@ def test_causal_lora_learns_free_text_and_reloads(tmp_path: Path) -> None:
     tok = _tokenizer([t for p in pairs for t in p] + ["### Input: Output:"], base, causal=True)
     # A wider init stands in for pretraining: with std 0.02 tied embeddings, a frozen random base
     # cannot produce confident logits whatever the adapter learns.
+    torch.manual_seed(0)  # as above; 40 epochs at 5e-3 got all three right for 20/20 base seeds
     GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_embd=64, n_layer=2, n_head=2, n_positions=64,
                                initializer_range=0.3, eos_token_id=tok.eos_token_id,
                                bos_token_id=tok.eos_token_id)).save_pretrained(base)
     ts = TrainingSet([Example(f"e{i}", x, y, "human") for i, (x, y) in enumerate(pairs * 4)], "test", "0" * 64)
     out = tmp_path / "art"
-    trained = train_lora_causal(str(base), ts, out, epochs=30, lr=2e-2, batch_size=4, r=8, max_new_tokens=6,
+    trained = train_lora_causal(str(base), ts, out, epochs=40, lr=5e-3, batch_size=4, r=8, max_new_tokens=6,
                                 target_modules=["c_attn", "c_proj", "c_fc"], dropout=0.0, progress=False)
     assert trained["loss_history"][-1] < 0.5 * trained["loss_history"][0]
     backend = LoraCausalBackend(out, trained)
