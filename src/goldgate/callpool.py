@@ -1,21 +1,26 @@
 """Spread a batch of model calls over worker processes, so litellm's per-call CPU uses every core.
 
-The parent never imports litellm on this path: each worker imports it (in parallel), claims and
-makes its share of the calls through the same `runner.fill` as the in-process path, writes each
-result to the shared SQLite cache, and streams it back as a JSON line for the progress bar.
-A pool can be started before the calls are known (`prewarm`), so the workers' ~3 s litellm import
-overlaps pytest's start-up and collection instead of following it.
+The parent never imports litellm on this path. One pool process imports it (~3 s of CPU), reads the
+batch, then forks one worker per share, so the import is paid once rather than once per core
+(where there is no fork, each share gets its own process and import). Each worker claims and makes
+its calls through the same `runner.fill` as the in-process path, writes each result to the shared
+SQLite cache, and streams it back as a JSON line (relayed whole by the pool process) for the
+progress bar. A pool can be started before the calls are known (`prewarm`), so the import overlaps
+pytest's start-up and collection instead of following it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import selectors
 import subprocess
 import sys
+import traceback
 from collections.abc import Callable
 from dataclasses import asdict, fields
+from typing import Any
 
 from goldgate.calls import CallRequest, CallResult
 from goldgate.errors import ConfigError, GoldgateError
@@ -27,24 +32,30 @@ _REQ_FIELDS = [f.name for f in fields(CallRequest) if f.init]
 _prewarmed: CallPool | None = None
 
 
+_CAN_FORK = hasattr(os, "fork")
+
+
 def _conf(settings: RunnerSettings, processes: int) -> dict:
     return {"cache_path": str(settings.cache_path), "concurrency": max(1, settings.concurrency // processes),
-            "timeout_s": settings.timeout_s, "max_retries": settings.max_retries}
+            "timeout_s": settings.timeout_s, "max_retries": settings.max_retries,
+            "forks": processes if _CAN_FORK else 1}
 
 
 class CallPool:
-    """Worker processes that import litellm as they start, then make one batch of calls each."""
+    """Processes that import litellm as they start, then make one batch of calls between them."""
 
     def __init__(self, settings: RunnerSettings, processes: int):
+        self.processes = processes
         self.conf = _conf(settings, processes)
+        spawn = 1 if _CAN_FORK else processes
         self.procs = [
             subprocess.Popen([sys.executable, "-m", "goldgate.callpool", json.dumps(self.conf)],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-            for _ in range(processes)
+            for _ in range(spawn)
         ]
 
     def fits(self, settings: RunnerSettings) -> bool:
-        return self.conf == _conf(settings, len(self.procs))
+        return self.conf == _conf(settings, self.processes)
 
     def run(self, missing: list[CallRequest], results: dict[str, CallResult], stats: RunStats,
             on_result: Callable[[CallResult], None]) -> None:
@@ -126,32 +137,92 @@ def discard_prewarmed() -> None:
         _prewarmed = None
 
 
-def _worker(conf: dict) -> int:
-    from goldgate.cache import CallCache
+def _pool(conf: dict) -> int:
+    """The pool process: import litellm once, read the batch, fork a worker per share, relay their lines."""
+    import gc
+
     from goldgate.llm import LLMClient
 
+    # The protocol gets a private copy of stdout; fd 1 becomes stderr, so a stray print from a
+    # library lands in the log instead of corrupting the JSON lines.
+    proto = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
     LLMClient(timeout_s=conf["timeout_s"], max_retries=conf["max_retries"])  # import litellm while we wait
+    reqs = [CallRequest(**json.loads(line)) for line in sys.stdin if line.strip()]
+    forks = min(conf["forks"], len(reqs))
+    if forks <= 1:
+        return _work(conf, reqs, proto)
+    gc.freeze()  # the imported modules stay shared with the workers instead of being copied on write
+    children: dict[int, int] = {}
+    for i in range(forks):
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # worker: no return into the pool's code, whatever happens
+            code = 1
+            try:
+                os.close(read_fd)
+                proto.close()
+                for fd in children.values():
+                    os.close(fd)
+                with os.fdopen(write_fd, "wb") as out:
+                    code = _work(conf, reqs[i::forks], out)
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        os.close(write_fd)
+        children[pid] = read_fd
+    return _relay(children, proto)
+
+
+def _relay(children: dict[int, int], out: Any) -> int:
+    """Copy the workers' JSON lines to `out`, whole lines only, then reap them."""
+    partial = {fd: b"" for fd in children.values()}
+    sel = selectors.DefaultSelector()
+    for fd in partial:
+        sel.register(fd, selectors.EVENT_READ)
+    while sel.get_map():
+        for key, _ in sel.select():
+            fd = key.fd
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                sel.unregister(fd)
+                os.close(fd)
+                continue
+            head, _, partial[fd] = (partial[fd] + chunk).rpartition(b"\n")
+            if head:
+                out.write(head + b"\n")
+                out.flush()
+    code = 0
+    for pid in children:
+        status = os.waitpid(pid, 0)[1]
+        code = code or os.waitstatus_to_exitcode(status)
+    return 0 if code == 0 else 2
+
+
+def _work(conf: dict, reqs: list[CallRequest], out: Any) -> int:
+    """One worker's share of the calls, each result streamed to `out` as it lands."""
+    from goldgate.cache import CallCache
+
     settings = RunnerSettings(cache_path=conf["cache_path"], concurrency=conf["concurrency"],
                               timeout_s=conf["timeout_s"], max_retries=conf["max_retries"], progress=False)
-    reqs = [CallRequest(**json.loads(line)) for line in sys.stdin if line.strip()]
-    out = sys.stdout
     if not reqs:
         return 0
 
-    def emit(res: CallResult) -> None:
-        out.write(json.dumps({"result": res.to_dict()}) + "\n")
+    def send(msg: dict) -> None:
+        out.write(json.dumps(msg).encode("utf-8") + b"\n")
         out.flush()
 
     stats = RunStats()
     with CallCache(settings.cache_path) as cache:
         try:
-            asyncio.run(fill(reqs, {}, cache, settings, stats, emit))
+            asyncio.run(fill(reqs, {}, cache, settings, stats, lambda res: send({"result": res.to_dict()})))
         except GoldgateError as exc:
-            out.write(json.dumps({"fatal": str(exc)}) + "\n")
+            send({"fatal": str(exc)})
             return 2
-    out.write(json.dumps({"stats": asdict(stats)}) + "\n")
+    send({"stats": asdict(stats)})
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(_worker(json.loads(sys.argv[1])))
+    sys.exit(_pool(json.loads(sys.argv[1])))
