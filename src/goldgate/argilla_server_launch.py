@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from argilla_server.cli import app
@@ -56,6 +57,24 @@ class OsmemSearchEngine(OpenSearchEngine):
     async def delete_record_suggestion(self, suggestion: Any) -> None:
         await self._rewrite(suggestion.record.dataset, str(suggestion.record_id),
                             lambda source: (source.get("suggestions") or {}).pop(suggestion.question.name, None))
+
+
+def __getattr__(name: str) -> Any:
+    """`asgi`: Argilla's app, imported by each uvicorn worker process together with the engine above."""
+    if name == "asgi":
+        from argilla_server import app as asgi
+
+        return asgi
+    raise AttributeError(name)
+
+
+@app.command("serve")
+def serve(host: str = "127.0.0.1", port: int = 6900, workers: int = 1) -> None:
+    """`start` with several worker processes: Argilla's bulk upserts are CPU-bound in Python, so one
+    process caps a push at one core."""
+    import uvicorn
+
+    uvicorn.run(f"{Path(__file__).stem}:asgi", host=host, port=port, workers=workers, access_log=False)
 
 
 if __name__ == "__main__":

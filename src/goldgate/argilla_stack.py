@@ -16,12 +16,14 @@ import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +59,8 @@ class StackSettings:
     redis_port: int = 6379
     python: str = sys.executable
     ready_timeout_s: float = 180.0
+    # argilla-server validates and stores records in Python: one process caps a push at one core.
+    workers: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
 
     @property
     def url(self) -> str:
@@ -103,6 +107,9 @@ class ArgillaStack:
         self.logs = d / "logs"
         self.state_file = d / "stack.json"
         self.credentials_file = d / "credentials.json"
+        # Signs the web UI's session tokens; shared so every server process accepts every token
+        # (Argilla's default is a random key per process).
+        self._auth_secret = secrets.token_hex(32)
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -147,9 +154,10 @@ class ArgillaStack:
                             "--api-key", creds.api_key, "--password", creds.password], "setup", secret=True)
             self.say("rebuilding the search index from the database")
             self._venv_run(["-m", "argilla_server", "search-engine", "reindex"], "setup")
+            _use_wal(self.db)
             started["server"] = self._spawn(
-                "server", [str(self._python()), str(LAUNCHER), "start", "--host", s.host,
-                           "--port", str(s.port)], started)
+                "server", [str(self._python()), str(LAUNCHER), "serve", "--host", s.host,
+                           "--port", str(s.port), "--workers", str(s.workers)], started)
             _wait_for(lambda: self._me_status(creds) is not None, s.ready_timeout_s, "argilla-server",
                       self.logs / "server.log", started["server"]["pid"])
             if self._me_status(creds) == 401:
@@ -234,11 +242,13 @@ class ArgillaStack:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ARGILLA_", "VIRTUAL_ENV", "PYTHON"))}
         env.update(
             ARGILLA_HOME_PATH=str(self.home),
-            ARGILLA_DATABASE_URL=f"sqlite+aiosqlite:///{self.db}",
+            # Several server processes share the file: wait for the write lock rather than fail.
+            ARGILLA_DATABASE_URL=f"sqlite+aiosqlite:///{self.db}?timeout=60",
             ARGILLA_SEARCH_ENGINE="opensearch",
             ARGILLA_ELASTICSEARCH=f"http://{s.host}:{s.search_port}",
             ARGILLA_REDIS_URL=f"redis://{s.host}:{s.redis_port}/0",
             ARGILLA_ENABLE_TELEMETRY="0",
+            ARGILLA_AUTH_SECRET_KEY=self._auth_secret,
             HF_HUB_OFFLINE="1",
             HF_HUB_DISABLE_TELEMETRY="1",
         )
@@ -289,6 +299,12 @@ class ArgillaStack:
             return exc.code
         except OSError:
             return None
+
+
+def _use_wal(db: Path) -> None:
+    """WAL lets the server processes read while one of them writes (a push next to a pull)."""
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
 
 
 def _check_port_free(host: str, port: int, what: str) -> None:

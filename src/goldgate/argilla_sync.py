@@ -73,6 +73,9 @@ class ArgillaSettings(BaseModel):
     state_dir: str = ".goldgate/argilla"
     rule: Rule = "majority"
     min_submitted: int = Field(default=1, ge=1)
+    # Batches of 500 records in flight at once: Argilla spends ~10 ms of Python per record, so a push
+    # goes only as fast as the server processes it is spread over.
+    push_concurrency: int = Field(default=4, ge=1, le=16)
 
     @classmethod
     def from_config(cls, cfg: Config | None) -> ArgillaSettings:
@@ -694,9 +697,14 @@ class SyncSession:
         if self._client is None:
             rg = _sdk()
 
+            import httpx
+
             with self._errors("connecting"):
-                self._client = rg.Argilla(api_url=self.target.url, api_key=self.target.api_key, timeout=30,
-                                          retries=0)
+                # No keep-alive: each batch opens its own connection, so a server running several
+                # processes (uvicorn workers) spreads concurrent batches over them instead of
+                # pinning both connections to whichever process accepted them first.
+                self._client = rg.Argilla(api_url=self.target.url, api_key=self.target.api_key, timeout=60,
+                                          retries=0, limits=httpx.Limits(max_keepalive_connections=0))
         return self._client
 
     @contextmanager
@@ -775,12 +783,20 @@ class SyncSession:
             return {str(u.id): u.username for u in self.client.users}
 
     def _log(self, dataset: rg.Dataset, records: list[Any], what: str) -> None:
-        batch = 1000
-        with self._errors(what), _progress(len(records), what) as advance:
-            for i in range(0, len(records), batch):
-                chunk = records[i:i + batch]
-                dataset.records.log(chunk, batch_size=batch)
-                advance(len(chunk))
+        from concurrent.futures import ThreadPoolExecutor, as_completed
+
+        batch = 500  # the SDK's largest
+        chunks = [records[i:i + batch] for i in range(0, len(records), batch)]
+        with (self._errors(what), _progress(len(records), what) as advance,
+              ThreadPoolExecutor(self.settings.push_concurrency) as pool):
+            futures = {pool.submit(dataset.records.log, chunk, batch_size=batch): len(chunk) for chunk in chunks}
+            try:
+                for fut in as_completed(futures):
+                    fut.result()  # the first failure, translated by _errors; a re-run resends the rest
+                    advance(futures[fut])
+            finally:
+                for fut in futures:
+                    fut.cancel()
 
     def _fetch(self, lock: Lock, *, schema: Schema, rule: Rule | None = None, min_submitted: int | None = None,
                since: str | None = None) -> dict[str, _Remote]:

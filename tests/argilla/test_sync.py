@@ -129,10 +129,12 @@ def test_conflict_is_reported_never_overwritten(make_project, annotators, owner)
 
 
 class _FlakyProxy:
-    """An HTTP proxy in front of Argilla that dies after `fail_after` record reads, like a server crash."""
+    """An HTTP proxy in front of Argilla that dies after `fail_after` record reads or
+    `fail_after_writes` bulk writes, like a server crash."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream, self.fail_after, self.reads, self.down = upstream, 10**9, 0, False
+        self.fail_after_writes, self.writes = 10**9, 0
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -143,6 +145,10 @@ class _FlakyProxy:
                 if "/records" in self.path and self.command == "GET" and "/me/" not in self.path:
                     proxy.reads += 1
                     if proxy.reads > proxy.fail_after:
+                        proxy.down = True
+                if self.path.endswith("/records/bulk") and self.command == "PUT":
+                    proxy.writes += 1
+                    if proxy.writes > proxy.fail_after_writes:
                         proxy.down = True
                 if proxy.down:
                     self.connection.shutdown(socket.SHUT_RDWR)
@@ -204,6 +210,28 @@ def test_outage_mid_pull_leaves_goldens_untouched_and_rerun_completes(make_proje
         assert "600 updated" in done.stdout  # each answered record gains its annotator
         got = proj.read()
         assert got["r0002"]["expected"] == {"label": "refund"} and got["r0001"]["expected"] == {"label": "card"}
+    finally:
+        proxy.close()
+
+
+@pytest.mark.slow
+def test_outage_mid_push_then_rerun_sends_everything_once(make_project, argilla, owner):
+    proxy = _FlakyProxy(argilla.url)
+    try:
+        proj = make_project(f'url = "{proxy.url}"\napi_key_env = "GG_TEST_ARGILLA_KEY"\n',
+                            GG_TEST_ARGILLA_KEY=argilla.api_key)
+        proj.write([record(i, "card" if i % 3 else "refund") for i in range(2200)])  # 5 batches, 4 in flight
+        proxy.fail_after_writes = 2
+        failed = proj.goldgate("argilla", "push", proj.name, check=False)
+        assert failed.returncode == 2
+        assert failed.stderr.startswith("goldgate: error: cannot reach Argilla at") and failed.stderr.count("\n") == 1
+        ds = owner.datasets(proj.name, workspace="argilla")
+        assert 0 < len(list(ds.records())) < 2200
+
+        proxy.down, proxy.fail_after_writes = False, 10**9
+        assert "2200 sent" in proj.goldgate("argilla", "push", proj.name).stdout
+        assert "0 sent, 2200 unchanged" in proj.goldgate("argilla", "push", proj.name).stdout
+        assert sorted(r.id for r in ds.records()) == [f"r{i:04d}" for i in range(2200)]
     finally:
         proxy.close()
 

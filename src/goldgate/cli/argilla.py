@@ -24,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     up = gs.add_parser("up", help="start the local Argilla stack (server, osmem, redis)")
     _stack_options(up)
+    up.add_argument("--workers", type=int, help="argilla-server processes (default: one per core, at most 4)")
     up.set_defaults(func=_up)
     down = gs.add_parser("down", help="stop the local Argilla stack started by `up`")
     _stack_options(down)
@@ -92,9 +93,10 @@ def _stack(args: argparse.Namespace, cfg: Config | None) -> ArgillaStack:
     from goldgate.argilla_stack import ArgillaStack, StackSettings
 
     state_dir = args.state_dir or _settings(cfg).state_path(cfg)
+    workers = {"workers": args.workers} if getattr(args, "workers", None) else {}
     return ArgillaStack(
         StackSettings(state_dir=state_dir.resolve(), port=args.port, search_port=args.search_port,
-                      redis_port=args.redis_port),
+                      redis_port=args.redis_port, **workers),
         say=lambda msg: print(f"goldgate: {msg}", file=sys.stderr),
     )
 
