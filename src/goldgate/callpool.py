@@ -201,7 +201,7 @@ def _relay(children: dict[int, int], out: Any) -> int:
 
 
 def _work(conf: dict, reqs: list[CallRequest], out: Any) -> int:
-    """One worker's share of the calls, each result streamed to `out` as it lands."""
+    """One worker's share of the calls, the results streamed to `out` as they land."""
     from goldgate.cache import CallCache
 
     settings = RunnerSettings(cache_path=conf["cache_path"], concurrency=conf["concurrency"],
@@ -209,14 +209,29 @@ def _work(conf: dict, reqs: list[CallRequest], out: Any) -> int:
     if not reqs:
         return 0
 
-    def send(msg: dict) -> None:
-        out.write(json.dumps(msg).encode("utf-8") + b"\n")
+    lines: list[bytes] = []
+    timer: list[asyncio.TimerHandle] = []
+
+    def flush() -> None:
+        timer.clear()
+        out.write(b"".join(lines))
         out.flush()
+        lines.clear()
+
+    def send(msg: dict) -> None:
+        lines.append(json.dumps(msg).encode("utf-8") + b"\n")
+        flush()
+
+    def send_result(res: CallResult) -> None:
+        # Answers leave every ~20 ms, not one write (and two process wake-ups) per answer.
+        lines.append(json.dumps({"result": res.to_dict()}).encode("utf-8") + b"\n")
+        if not timer:
+            timer.append(asyncio.get_running_loop().call_later(0.02, flush))
 
     stats = RunStats()
     with CallCache(settings.cache_path) as cache:
         try:
-            asyncio.run(fill(reqs, {}, cache, settings, stats, lambda res: send({"result": res.to_dict()})))
+            asyncio.run(fill(reqs, {}, cache, settings, stats, send_result))
         except GoldgateError as exc:
             send({"fatal": str(exc)})
             return 2
