@@ -58,7 +58,7 @@ def make_project(root: Path, n: int, concurrency: int = 32) -> Path:
 
 def timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, subprocess.CompletedProcess[str]]:
     t0 = time.perf_counter()
-    res = subprocess.run(cmd, cwd=cwd, env={**ENV, **(env or {})}, capture_output=True, text=True)
+    res = subprocess.run(cmd, check=False, cwd=cwd, env={**ENV, **(env or {})}, capture_output=True, text=True)
     return time.perf_counter() - t0, res
 
 

@@ -95,7 +95,7 @@ def eval_source(min_pass_rate: float = 0.5, extra: str = "") -> str:
 
 def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """`python -m goldgate ...` as a user runs it."""
-    return subprocess.run([sys.executable, "-m", "goldgate", *args], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "goldgate", *args], check=False, cwd=cwd, capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=timeout)
 
 

@@ -32,7 +32,7 @@ def _project(tmp_path: Path, *, timeout_s: float = 10, max_retries: int = 4, con
 
 def _run(project: Path, url: str, *args: str) -> tuple[subprocess.CompletedProcess[str], dict]:
     out = project / "run"
-    res = subprocess.run([*PYTEST, "--goldgate-out", str(out), *args], cwd=project, capture_output=True, text=True,
+    res = subprocess.run([*PYTEST, "--goldgate-out", str(out), *args], check=False, cwd=project, capture_output=True, text=True,
                          env={**os.environ, "GOLDGATE_SIM_URL": url}, timeout=300)
     return res, summary_of(out)
 
@@ -100,7 +100,7 @@ def test_hung_requests_time_out_as_errors(tmp_path: Path, sim_key: Path) -> None
 def test_adaptive_concurrency_backs_off_on_a_429_storm(tmp_path: Path, sim_key: Path) -> None:
     project = _project(tmp_path, concurrency=32, max_retries=8)
     with SimProcess(SimSettings(keys=[sim_key], max_inflight=4, retry_after_s=0.05, latency_ms=20, port=0)) as sim:
-        res, summary = _run(project, sim.url)
+        _, summary = _run(project, sim.url)
     t = summary["totals"]
     assert summary["suites"][0]["errors"] == 0 and summary["suites"][0]["n"] == 200
     assert t["throttled"] > 0 and t["min_concurrency"] <= 8  # halved from 32 at least twice
@@ -129,7 +129,7 @@ def test_sigkill_mid_run_resumes_with_only_the_missing_calls(tmp_path: Path, sim
             kept = db.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
         assert 40 <= kept < 200
         sim.reset()
-        res, summary = _run(project, sim.url)
+        _, summary = _run(project, sim.url)
         assert sim.stats()["requests"] == 200 - kept
     assert summary["suites"][0]["n"] == 200 and summary["totals"]["cache_hits"] == kept
 
@@ -146,7 +146,7 @@ def test_image_inputs_reach_the_model_as_image_parts(tmp_path: Path) -> None:
     (tmp_path / "prompts" / "router.md").write_text("## user\nMessage: {{ text }}\n{{ photo }}\n")
     (tmp_path / "evals" / "test_evals.py").write_text(eval_source(min_pass_rate=0.0))
     with SimProcess(SimSettings(keys=[golden], accuracy=1.0, format_noise=0, port=0)) as sim:
-        res, summary = _run(tmp_path, sim.url)
+        _, summary = _run(tmp_path, sim.url)
         assert sim.stats()["image_parts"] == 6
     assert summary["suites"][0]["n"] == 6 and summary["suites"][0]["errors"] == 0
 
@@ -156,13 +156,13 @@ def test_unusable_config_fails_before_any_model_call(tmp_path: Path, sim_env) ->
     py = project / "pyproject.toml"
     py.write_text(py.read_text().replace("input_cost_per_token = 0.000001\noutput_cost_per_token = 0.000002\n", "", 1)
                   .replace('model = "openai/sim-router"', 'model = "openai/not-a-priced-model"'))
-    res, _ = subprocess.run([*PYTEST], cwd=project, capture_output=True, text=True,
-                            env={**os.environ, "GOLDGATE_SIM_URL": sim_env.url}), None
+    res = subprocess.run([*PYTEST], check=False, cwd=project, capture_output=True, text=True,
+                         env={**os.environ, "GOLDGATE_SIM_URL": sim_env.url})
     assert res.returncode == 4
     assert "has no price in litellm's price map; set input_cost_per_token" in res.stderr + res.stdout
     assert sim_env.stats()["requests"] == 0
     (project / "prompts" / "router.md").write_text("## user\n{{ nope }}\n")
-    res = subprocess.run([*PYTEST], cwd=project, capture_output=True, text=True,
+    res = subprocess.run([*PYTEST], check=False, cwd=project, capture_output=True, text=True,
                          env={**os.environ, "GOLDGATE_SIM_URL": sim_env.url})
     assert res.returncode == 4 and "template slot(s) {{nope}} not in the case inputs" in res.stderr
     assert sim_env.stats()["requests"] == 0

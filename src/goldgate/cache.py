@@ -1,9 +1,9 @@
 """goldgate's own call cache: SQLite, content-addressed, shared safely by processes.
 
 Finished calls are committed in small batches (within ~20 ms of landing), so a run killed at any
-moment leaves all but its last few answers readable, and the next run makes only the missing ones. Concurrent processes (xdist
-workers) claim a key before calling the model; a process that finds a key claimed by a live peer
-waits for the peer's answer instead of paying for the call twice.
+moment leaves all but its last few answers readable, and the next run makes only the missing ones.
+Concurrent processes (xdist workers) claim a key before calling the model; a process that finds a
+key claimed by a live peer waits for the peer's answer instead of paying for the call twice.
 """
 
 from __future__ import annotations
@@ -100,7 +100,8 @@ class CallCache:
                 rows.append((result.key, kind, value, now))
         try:
             with self._tx():
-                self._db.executemany("INSERT OR REPLACE INTO calls(key, kind, value, created) VALUES (?, ?, ?, ?)", rows)
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO calls(key, kind, value, created) VALUES (?, ?, ?, ?)", rows)
                 self._db.executemany("DELETE FROM claims WHERE key = ? AND owner = ?", released)
         except sqlite3.Error as exc:
             raise CacheError(f"{self.path}: cannot write call cache: {exc}") from None

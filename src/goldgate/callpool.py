@@ -166,7 +166,7 @@ def _pool(conf: dict) -> int:
                     os.close(fd)
                 with os.fdopen(write_fd, "wb") as out:
                     code = _work(conf, reqs[i::forks], out)
-            except BaseException:
+            except BaseException:  # noqa: BLE001 - report it; os._exit below, never back into the pool
                 traceback.print_exc()
             finally:
                 os._exit(code)

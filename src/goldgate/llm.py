@@ -56,7 +56,7 @@ def _litellm() -> Any:
         enabled = gc.isenabled()
         gc.disable()
         try:
-            import litellm  # noqa: F401
+            import litellm
         finally:
             if enabled:
                 gc.enable()
