@@ -179,61 +179,65 @@ class _FlakyProxy:
         self.server.server_close()
 
 
-@pytest.mark.slow
-def test_outage_mid_pull_leaves_goldens_untouched_and_rerun_completes(make_project, argilla, owner):
+@pytest.fixture
+def proxy(argilla):
     proxy = _FlakyProxy(argilla.url)
-    try:
-        proj = make_project(f'url = "{proxy.url}"\napi_key_env = "GG_TEST_ARGILLA_KEY"\n',
-                            GG_TEST_ARGILLA_KEY=argilla.api_key)
-        proj.write([record(i, "card" if i % 3 else "refund") for i in range(1200)])
-        proj.goldgate("argilla", "push", proj.name)
-        ds = owner.datasets(proj.name, workspace="argilla")
-        import argilla as rg
+    yield proxy
+    proxy.close()
 
-        me = owner.me
-        changed = [rg.Record(id=f"r{i:04d}", fields={"text": f"ticket number {i}: please help"},
-                             responses=[rg.Response("label", "refund", user_id=me.id, status="submitted")])
-                   for i in range(0, 1200, 2)]
-        ds.records.log(changed, batch_size=500)
-        before = proj.golden.read_bytes()
-        lock_before = proj.lock.read_bytes()
 
-        proxy.fail_after = 1  # the first page of records arrives, then the server is gone
-        failed = proj.goldgate("argilla", "pull", proj.name, check=False)
-        assert failed.returncode == 2
-        assert failed.stderr.startswith("goldgate: error: cannot reach Argilla at") and failed.stderr.count("\n") == 1
-        assert "goldens unchanged" in failed.stderr
-        assert proj.golden.read_bytes() == before and proj.lock.read_bytes() == lock_before
-
-        proxy.down, proxy.fail_after = False, 10**9
-        done = proj.goldgate("argilla", "pull", proj.name)
-        assert "600 updated" in done.stdout  # each answered record gains its annotator
-        got = proj.read()
-        assert got["r0002"]["expected"] == {"label": "refund"} and got["r0001"]["expected"] == {"label": "card"}
-    finally:
-        proxy.close()
+@pytest.fixture
+def proxied(make_project, argilla, proxy):
+    """A project whose Argilla is reached through `proxy`."""
+    return make_project(f'url = "{proxy.url}"\napi_key_env = "GG_TEST_ARGILLA_KEY"\n',
+                        GG_TEST_ARGILLA_KEY=argilla.api_key)
 
 
 @pytest.mark.slow
-def test_outage_mid_push_then_rerun_sends_everything_once(make_project, argilla, owner):
-    proxy = _FlakyProxy(argilla.url)
-    try:
-        proj = make_project(f'url = "{proxy.url}"\napi_key_env = "GG_TEST_ARGILLA_KEY"\n',
-                            GG_TEST_ARGILLA_KEY=argilla.api_key)
-        proj.write([record(i, "card" if i % 3 else "refund") for i in range(2200)])  # 5 batches, 4 in flight
-        proxy.fail_after_writes = 2
-        failed = proj.goldgate("argilla", "push", proj.name, check=False)
-        assert failed.returncode == 2
-        assert failed.stderr.startswith("goldgate: error: cannot reach Argilla at") and failed.stderr.count("\n") == 1
-        ds = owner.datasets(proj.name, workspace="argilla")
-        assert 0 < len(list(ds.records())) < 2200
+def test_outage_mid_pull_leaves_goldens_untouched_and_rerun_completes(proxied, proxy, owner):
+    proj = proxied
+    proj.write([record(i, "card" if i % 3 else "refund") for i in range(1200)])
+    proj.goldgate("argilla", "push", proj.name)
+    ds = owner.datasets(proj.name, workspace="argilla")
+    import argilla as rg
 
-        proxy.down, proxy.fail_after_writes = False, 10**9
-        assert "2200 sent" in proj.goldgate("argilla", "push", proj.name).stdout
-        assert "0 sent, 2200 unchanged" in proj.goldgate("argilla", "push", proj.name).stdout
-        assert sorted(r.id for r in ds.records()) == [f"r{i:04d}" for i in range(2200)]
-    finally:
-        proxy.close()
+    me = owner.me
+    changed = [rg.Record(id=f"r{i:04d}", fields={"text": f"ticket number {i}: please help"},
+                         responses=[rg.Response("label", "refund", user_id=me.id, status="submitted")])
+               for i in range(0, 1200, 2)]
+    ds.records.log(changed, batch_size=500)
+    before = proj.golden.read_bytes()
+    lock_before = proj.lock.read_bytes()
+
+    proxy.fail_after = 1  # the first page of records arrives, then the server is gone
+    failed = proj.goldgate("argilla", "pull", proj.name, check=False)
+    assert failed.returncode == 2
+    assert failed.stderr.startswith("goldgate: error: cannot reach Argilla at") and failed.stderr.count("\n") == 1
+    assert "goldens unchanged" in failed.stderr
+    assert proj.golden.read_bytes() == before and proj.lock.read_bytes() == lock_before
+
+    proxy.down, proxy.fail_after = False, 10**9
+    done = proj.goldgate("argilla", "pull", proj.name)
+    assert "600 updated" in done.stdout  # each answered record gains its annotator
+    got = proj.read()
+    assert got["r0002"]["expected"] == {"label": "refund"} and got["r0001"]["expected"] == {"label": "card"}
+
+
+@pytest.mark.slow
+def test_outage_mid_push_then_rerun_sends_everything_once(proxied, proxy, owner):
+    proj = proxied
+    proj.write([record(i, "card" if i % 3 else "refund") for i in range(2200)])  # 5 batches, 4 in flight
+    proxy.fail_after_writes = 2
+    failed = proj.goldgate("argilla", "push", proj.name, check=False)
+    assert failed.returncode == 2
+    assert failed.stderr.startswith("goldgate: error: cannot reach Argilla at") and failed.stderr.count("\n") == 1
+    ds = owner.datasets(proj.name, workspace="argilla")
+    assert 0 < len(list(ds.records())) < 2200
+
+    proxy.down, proxy.fail_after_writes = False, 10**9
+    assert "2200 sent" in proj.goldgate("argilla", "push", proj.name).stdout
+    assert "0 sent, 2200 unchanged" in proj.goldgate("argilla", "push", proj.name).stdout
+    assert sorted(r.id for r in ds.records()) == [f"r{i:04d}" for i in range(2200)]
 
 
 def test_one_line_errors(make_project, argilla):
