@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from goldgate.errors import GoldgateError
+from goldgate.processes import pid_alive
 
 __all__ = [
     "SERVER_PINS",
@@ -334,22 +335,9 @@ def _redis_ping(host: str, port: int) -> bool:
         return False
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of this process is dead for our purposes
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def _ours(proc: dict[str, Any]) -> bool:
     """True when `proc` still runs the program we started (not a recycled PID)."""
-    if not _alive(proc["pid"]):
+    if not pid_alive(proc["pid"]):
         return False
     try:
         cmdline = Path(f"/proc/{proc['pid']}/cmdline").read_bytes()
@@ -366,7 +354,7 @@ def _terminate(pid: int, grace_s: float = 15.0) -> None:
         return
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if not pid_alive(pid):
             return
         time.sleep(0.1)
     try:
@@ -380,7 +368,7 @@ def _wait_for(check: Callable[[], bool], timeout_s: float, what: str, log: Path,
     while time.monotonic() < deadline:
         if check():
             return
-        if not _alive(pid):
+        if not pid_alive(pid):
             raise StackError(f"{what} exited during start-up (see {log})")
         time.sleep(0.25)
     raise StackError(f"{what} did not become ready within {timeout_s:.0f} s (see {log})")

@@ -20,6 +20,7 @@ from typing import Self
 
 from goldgate.calls import CallResult
 from goldgate.errors import CacheError
+from goldgate.processes import pid_alive
 
 __all__ = ["CallCache"]
 
@@ -143,15 +144,7 @@ class CallCache:
         return self._db.execute("SELECT COUNT(*) FROM calls WHERE kind = ?", (kind,)).fetchone()[0]
 
     def _alive(self, host: str, pid: int) -> bool:
-        if host != self._host:
-            return True
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return host != self._host or pid_alive(pid)
 
     def _tx(self) -> _Tx:
         return _Tx(self._db)
