@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from goldgate.config import DEFAULT_SPLITS
 from goldgate.errors import ConfigError, GoldgateError
-from goldgate.files import write_atomic
+from goldgate.files import read_versioned_if_any, write_atomic
 from goldgate.goldens import PROVENANCE_SOURCES, Case, GoldenSet
 
 if TYPE_CHECKING:
@@ -260,14 +260,10 @@ def lock_path(golden_path: Path) -> Path:
 
 
 def _load_lock(path: Path) -> Lock | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    data = read_versioned_if_any(path, schema=LOCK_SCHEMA, key="lock", error=ArgillaSyncError,
+                                 missing="delete the lock file to sync from scratch")
+    if data is None:
         return None
-    except (OSError, ValueError) as exc:
-        raise ArgillaSyncError(f"{path}: unreadable lock file ({exc}); delete it to sync from scratch") from None
-    if data.get("lock") != LOCK_SCHEMA:
-        raise ArgillaSyncError(f"{path}: not a {LOCK_SCHEMA} file")
     return Lock(data["url"], data["workspace"], data["dataset"], data["dataset_id"], data["schema"],
                 data.get("pulled_at"), data.get("records", {}))
 

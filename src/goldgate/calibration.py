@@ -22,7 +22,7 @@ from typing import Any
 
 from goldgate.config import Config
 from goldgate.errors import GoldenFormatError, GoldgateError
-from goldgate.files import write_atomic
+from goldgate.files import read_versioned_if_any, write_atomic
 from goldgate.judge import Judge, JudgeConfig, JudgeItem, judge_config
 
 __all__ = [
@@ -64,15 +64,8 @@ def record_path(config: Config, name: str, cfg: JudgeConfig | None = None) -> Pa
 
 def read_record(path: Path) -> dict[str, Any] | None:
     """The stored record, or None when there is none yet."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise CalibrationError(f"{path}: unreadable calibration record: {exc}") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise CalibrationError(f"{path}: not a calibration record (schema is not {SCHEMA!r})")
-    return data
+    return read_versioned_if_any(path, schema=SCHEMA, error=CalibrationError,
+                                 missing="recalibrate with `goldgate judge calibrate` to write a new one")
 
 
 def load_calibration_set(

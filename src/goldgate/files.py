@@ -12,21 +12,31 @@ from typing import Any
 
 from goldgate.errors import GoldgateError
 
-__all__ = ["read_versioned", "write_atomic"]
+__all__ = ["read_versioned", "read_versioned_if_any", "write_atomic"]
 
 
-def read_versioned(path: Path, *, schema: str, error: type[GoldgateError], missing: str) -> dict[str, Any]:
-    """The file's object if it parses and carries `schema`; else `error` with one line naming the file."""
+def read_versioned(path: Path, *, schema: str, error: type[GoldgateError], missing: str,
+                   key: str = "schema") -> dict[str, Any]:
+    """The file's object if it parses and carries `schema` under `key`; else `error` with one line
+    naming the file."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise error(f"{path}: not found ({missing})") from None
     except (OSError, ValueError) as exc:
-        raise error(f"{path}: unreadable: {exc}") from None
-    got = data.get("schema") if isinstance(data, dict) else None
+        raise error(f"{path}: unreadable ({exc}); {missing}") from None
+    got = data.get(key) if isinstance(data, dict) else None
     if got != schema:
-        raise error(f"{path}: schema is {got!r}, expected {schema!r}")
+        raise error(f"{path}: {key} is {got!r}, expected {schema!r}")
     return data
+
+
+def read_versioned_if_any(path: Path, *, schema: str, error: type[GoldgateError], missing: str,
+                          key: str = "schema") -> dict[str, Any] | None:
+    """`read_versioned`, or None when the file does not exist yet."""
+    if not path.exists():
+        return None
+    return read_versioned(path, schema=schema, error=error, missing=missing, key=key)
 
 
 def write_atomic(path: Path, text: str | Iterable[str]) -> None:
