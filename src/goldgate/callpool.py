@@ -30,9 +30,7 @@ __all__ = ["CallPool", "discard_prewarmed", "prewarm", "take_prewarmed"]
 
 _REQ_FIELDS = [f.name for f in fields(CallRequest) if f.init]
 _prewarmed: CallPool | None = None
-
-
-_CAN_FORK = hasattr(os, "fork")
+_CAN_FORK = hasattr(os, "fork")  # elsewhere each share gets its own process (and litellm import)
 
 
 def _conf(settings: RunnerSettings, processes: int) -> dict:
