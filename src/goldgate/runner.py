@@ -165,6 +165,7 @@ async def fill(
                        limit=limit)
     for req in {r.model + str(r.input_cost_per_token): r for r in missing}.values():
         client.pricing(req)  # unknown prices fail here, before any call
+    asyncio.get_running_loop().set_default_executor(client.builds)
     ttl = (settings.timeout_s + 35.0) * (settings.max_retries + 1)
     pending = {r.key: r for r in missing}
     writer = _BatchedWrites(cache)
