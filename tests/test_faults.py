@@ -161,6 +161,12 @@ def test_unusable_config_fails_before_any_model_call(tmp_path: Path, sim_env) ->
     assert res.returncode == 4
     assert "has no price in litellm's price map; set input_cost_per_token" in res.stderr + res.stdout
     assert sim_env.stats()["requests"] == 0
+    py.write_text(py.read_text().replace("concurrency = 16", "concurrency = 16\ncall_processes = 2"))
+    res = subprocess.run([*PYTEST], check=False, cwd=project, capture_output=True, text=True,
+                         env={**os.environ, "GOLDGATE_SIM_URL": sim_env.url})  # the same from the call pool
+    assert res.returncode == 4 and "passed" not in res.stdout
+    assert "has no price in litellm's price map; set input_cost_per_token" in res.stderr + res.stdout
+    assert sim_env.stats()["requests"] == 0
     (project / "prompts" / "router.md").write_text("## user\n{{ nope }}\n")
     res = subprocess.run([*PYTEST], check=False, cwd=project, capture_output=True, text=True,
                          env={**os.environ, "GOLDGATE_SIM_URL": sim_env.url})

@@ -100,6 +100,27 @@ def test_calls_spread_over_processes_give_the_same_results(project: pytest.Pytes
     assert pooled["totals"]["llm_calls"] == 200
 
 
+def test_bodies_run_as_answers_land_and_x_stops_the_calls_left(pytester: pytest.Pytester, monkeypatch, sim_key) -> None:
+    """Pooled answers stream into the test bodies: -x ends the run at the first failing case
+    instead of after every call, and no worker goes on calling once pytest has stopped."""
+    import time
+
+    from goldgate.sim import SimProcess, SimSettings
+
+    make_project(pytester.path)
+    py = pytester.path / "pyproject.toml"
+    py.write_text(py.read_text().replace("concurrency = 16", "concurrency = 4\ncall_processes = 2"))
+    pytester.makepyfile(test_evals=eval_source(min_pass_rate=0.0))
+    with SimProcess(SimSettings(keys=[sim_key], accuracy=0.5, latency_ms=100, port=0)) as slow:
+        monkeypatch.setenv("GOLDGATE_SIM_URL", slow.url)
+        res = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-x", "--goldgate-no-progress")
+        made = slow.stats()["requests"]
+        time.sleep(0.5)
+        assert slow.stats()["requests"] == made  # nothing is left calling
+    res.stdout.fnmatch_lines(["*stopping after 1 failures*"])
+    assert res.ret == 1 and made < 60  # a full run is 200 calls, 5 s at 4 in flight
+
+
 def test_errors_are_counted_separately_and_gate_on_error_rate(pytester: pytest.Pytester, monkeypatch, sim_key) -> None:
     from goldgate.sim import SimProcess, SimSettings
 

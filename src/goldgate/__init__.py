@@ -26,10 +26,10 @@ __all__ = [
 ]
 
 from goldgate.errors import ConfigError, GoldenFormatError, GoldgateError, ModelCallError
-from goldgate.goldens import Case, load_goldens
 from goldgate.spec import eval
 
 if TYPE_CHECKING:
+    from goldgate.goldens import Case, load_goldens
     from goldgate.models import Model, Prediction
 
 
@@ -48,8 +48,14 @@ def judge(name: str, *, project: Any = None) -> Any:
 
 
 def __getattr__(name: str) -> Any:
+    # Loaded on first use: the call-pool process imports `goldgate.*` and must reach its litellm
+    # import without paying for pydantic and the goldens loader (~0.1 s on the critical path).
     if name == "Prediction":
         from goldgate.models import Prediction
 
         return Prediction
+    if name in ("Case", "load_goldens"):
+        from goldgate import goldens
+
+        return getattr(goldens, name)
     raise AttributeError(name)

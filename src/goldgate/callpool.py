@@ -4,9 +4,10 @@ The parent never imports litellm on this path. One pool process imports it (~3 s
 batch, then forks one worker per share, so the import is paid once rather than once per core
 (where there is no fork, each share gets its own process and import). Each worker claims and makes
 its calls through the same `runner.fill` as the in-process path, writes each result to the shared
-SQLite cache, and streams it back as a JSON line (relayed whole by the pool process) for the
-progress bar. A pool can be started before the calls are known (`prewarm`), so the import overlaps
-pytest's start-up and collection instead of following it.
+SQLite cache, and streams it back as a JSON line (relayed whole by the pool process). In the parent
+a reader thread hands each answer to whoever waits for it: the progress bar, or a test body that
+runs while later calls are still out. A pool can be started before the calls are known
+(`prewarm`), so the import overlaps pytest's start-up and collection instead of following it.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import asyncio
 import json
 import os
 import selectors
+import signal
 import subprocess
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import asdict, fields
@@ -55,52 +58,106 @@ class CallPool:
     def fits(self, settings: RunnerSettings) -> bool:
         return self.conf == _conf(settings, self.processes)
 
-    def run(self, missing: list[CallRequest], results: dict[str, CallResult], stats: RunStats,
-            on_result: Callable[[CallResult], None]) -> None:
+    def start(self, missing: list[CallRequest], results: dict[str, CallResult], stats: RunStats,
+              on_result: Callable[[CallResult], None]) -> None:
+        """Hand the batch to the processes; a reader thread fills `results` (and `stats`) as answers
+        land, so the pipes never fill up while the caller is busy with the first answers."""
         n = len(self.procs)
-        for i, proc in enumerate(self.procs):
+        shares = [missing[i::n] for i in range(n)]
+        # One "ready" per process that makes calls: a pool process forks up to `forks` workers.
+        self._expected = sum(min(self.conf["forks"], len(share)) for share in shares if share)
+        self._ready = 0
+        self._done = False
+        self._fatal: list[str] = []
+        self._missing = missing
+        self._results = results
+        self._cond = threading.Condition()
+        for proc, share in zip(self.procs, shares):
             assert proc.stdin is not None
-            lines = (json.dumps({k: getattr(r, k) for k in _REQ_FIELDS}) + "\n" for r in missing[i::n])
+            lines = (json.dumps({k: getattr(r, k) for k in _REQ_FIELDS}) + "\n" for r in share)
             try:
                 proc.stdin.write("".join(lines).encode("utf-8"))
                 proc.stdin.close()
             except BrokenPipeError:
-                pass  # the worker died; reported below by its exit code
-        fatal: list[str] = []
+                pass  # the worker died; reported by join() from its exit code
+        self._reader = threading.Thread(target=self._read, args=(stats, on_result), name="goldgate-answers",
+                                        daemon=True)
+        self._reader.start()
+
+    def _read(self, stats: RunStats, on_result: Callable[[CallResult], None]) -> None:
         sel = selectors.DefaultSelector()
         for proc in self.procs:
             assert proc.stdout is not None
             sel.register(proc.stdout, selectors.EVENT_READ, proc)
-        while sel.get_map():
-            for key, _ in sel.select():
-                line = key.fileobj.readline()  # type: ignore[union-attr]
-                if not line:
-                    sel.unregister(key.fileobj)
-                    continue
-                self._handle(json.loads(line), results, stats, on_result, fatal)
+        try:
+            while sel.get_map():
+                for key, _ in sel.select():
+                    line = key.fileobj.readline()  # type: ignore[union-attr]
+                    if not line:
+                        sel.unregister(key.fileobj)
+                        continue
+                    msg = json.loads(line)
+                    with self._cond:
+                        self._handle(msg, stats, on_result)
+                        self._cond.notify_all()
+        finally:
+            with self._cond:
+                self._done = True
+                self._cond.notify_all()
+
+    def _handle(self, msg: dict, stats: RunStats, on_result: Callable[[CallResult], None]) -> None:
+        if "result" in msg:
+            res = CallResult.from_dict(msg["result"])
+            self._results[res.key] = res
+            if not res.cached:  # counted as answers land, so a run stopped early still counts them
+                stats.llm_calls += res.attempts
+            on_result(res)
+        elif "ready" in msg:
+            self._ready += 1
+        elif "stats" in msg:
+            for k in ("throttled", "waited_on_peers"):
+                setattr(stats, k, getattr(stats, k) + msg["stats"][k])
+            floor = msg["stats"]["min_concurrency"]
+            stats.min_concurrency = min(stats.min_concurrency or floor, floor)
+        elif "fatal" in msg:
+            self._fatal.append(msg["fatal"])
+
+    def wait_ready(self) -> None:
+        """Block until every worker has passed its checks and is calling; raise if one refused."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._ready >= self._expected or self._fatal or self._done)
+            failed = bool(self._fatal) or (self._done and self._ready < self._expected)
+        if failed:
+            self.join()  # raises the worker's error
+
+    def wait_for(self, key: str) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: key in self._results or self._done)
+
+    def join(self) -> None:
+        """Wait for every answer and process; raise if a worker failed or an answer is missing."""
+        self._reader.join()
+        fatal = list(self._fatal)
         for proc in self.procs:
             if proc.wait() != 0 and not fatal:
                 fatal.append(f"call worker exited with code {proc.returncode}")
         if fatal:
             raise ConfigError(fatal[0])
-        lost = [r.key for r in missing if r.key not in results]
+        lost = [r.key for r in self._missing if r.key not in self._results]
         if lost:
             raise GoldgateError(f"call workers returned no result for {len(lost)} calls")
 
-    @staticmethod
-    def _handle(msg: dict, results: dict[str, CallResult], stats: RunStats,
-                on_result: Callable[[CallResult], None], fatal: list[str]) -> None:
-        if "result" in msg:
-            res = CallResult.from_dict(msg["result"])
-            results[res.key] = res
-            on_result(res)
-        elif "stats" in msg:
-            for k in ("llm_calls", "throttled", "waited_on_peers"):
-                setattr(stats, k, getattr(stats, k) + msg["stats"][k])
-            floor = msg["stats"]["min_concurrency"]
-            stats.min_concurrency = min(stats.min_concurrency or floor, floor)
-        elif "fatal" in msg:
-            fatal.append(msg["fatal"])
+    def kill(self) -> None:
+        """End the processes now (the run stops early); what they committed stays in the cache."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()  # the pool process takes its forked workers down with it
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
     def close(self) -> None:
         for proc in self.procs:
@@ -152,12 +209,19 @@ def _pool(conf: dict) -> int:
         return _work(conf, reqs, proto)
     gc.freeze()  # the imported modules stay shared with the workers instead of being copied on write
     children: dict[int, int] = {}
+
+    def stop(signum: int, _frame: Any) -> None:  # the run ends early: no worker may outlive the pool
+        _kill_all(children)
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
     for i in range(forks):
         read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:  # worker: no return into the pool's code, whatever happens
             code = 1
             try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 os.close(read_fd)
                 proto.close()
                 for fd in children.values():
@@ -189,13 +253,30 @@ def _relay(children: dict[int, int], out: Any) -> int:
                 continue
             head, _, partial[fd] = (partial[fd] + chunk).rpartition(b"\n")
             if head:
-                out.write(head + b"\n")
-                out.flush()
+                try:
+                    out.write(head + b"\n")
+                    out.flush()
+                except OSError:  # nobody reads the answers any more: stop making calls
+                    _kill_all(children)
+                    return 2
     code = 0
     for pid in children:
         status = os.waitpid(pid, 0)[1]
         code = code or os.waitstatus_to_exitcode(status)
     return 0 if code == 0 else 2
+
+
+def _kill_all(children: dict[int, int]) -> None:
+    for pid in children:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for pid in children:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
 
 
 def _work(conf: dict, reqs: list[CallRequest], out: Any) -> int:
@@ -212,8 +293,11 @@ def _work(conf: dict, reqs: list[CallRequest], out: Any) -> int:
 
     def flush() -> None:
         timer.clear()
-        out.write(b"".join(lines))
-        out.flush()
+        try:
+            out.write(b"".join(lines))
+            out.flush()
+        except OSError:  # the reader is gone (the run was stopped): stop making calls
+            os._exit(3)
         lines.clear()
 
     def send(msg: dict) -> None:
@@ -229,7 +313,7 @@ def _work(conf: dict, reqs: list[CallRequest], out: Any) -> int:
     stats = RunStats()
     with CallCache(settings.cache_path) as cache:
         try:
-            asyncio.run(fill(reqs, {}, cache, settings, stats, send_result))
+            asyncio.run(fill(reqs, {}, cache, settings, stats, send_result, on_ready=lambda: send({"ready": 1})))
         except GoldgateError as exc:
             send({"fatal": str(exc)})
             return 2

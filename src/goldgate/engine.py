@@ -9,15 +9,17 @@ from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from goldgate.calls import CallResult
 from goldgate.config import Config, GateConfig
 from goldgate.errors import ConfigError, ModelCallError
 from goldgate.goldens import Case, GoldenSet, load_goldens, resolve_golden_path
 from goldgate.models import LLMModel, Model, Prediction, model_for_candidate, runner_settings
 from goldgate.results import build_summary
 from goldgate.spec import EvalSpec
+
+if TYPE_CHECKING:
+    from goldgate.runner import Answers, RunStats
 
 __all__ = ["CaseKey", "EvalEngine", "ResultCollector", "Suite", "annotating", "case_annotations"]
 
@@ -91,6 +93,8 @@ class EvalEngine:
     _goldens: dict[Path, GoldenSet] = field(default_factory=dict)
     _suites: dict[str, Suite] = field(default_factory=dict)
     _outputs: dict[CaseKey, Prediction] = field(default_factory=dict)
+    _pending: dict[CaseKey, tuple[Answers, str, Suite]] = field(default_factory=dict)  # streaming in
+    _streams: list[Answers] = field(default_factory=list)
     stats: dict[str, float] = field(default_factory=lambda: {"llm_calls": 0, "cache_hits": 0, "throttled": 0})
 
     def golden(self, dataset: str) -> GoldenSet:
@@ -127,29 +131,33 @@ class EvalEngine:
         self._suites[name] = suite
         return suite
 
-    def prefetch(self, wanted: Iterable[tuple[Suite, Case, int]]) -> None:
-        """Compute every wanted output in one concurrent batch (cache first)."""
-        from goldgate.runner import run_calls
+    def prefetch(self, wanted: Iterable[tuple[Suite, Case, int]], *, stream: bool = False) -> None:
+        """Compute every wanted output in one concurrent batch (cache first). With `stream`, a batch
+        big enough for the call pool returns once calls are going out, and each output is taken as
+        it lands (`output`), so test bodies run while the last calls are still out; `settle` then
+        waits for the rest."""
+        from goldgate.runner import start_calls
 
-        todo = [(s, c, r) for s, c, r in wanted if s.model is not None and (s.name, c.id, r) not in self._outputs]
+        todo = [(s, c, r) for s, c, r in wanted
+                if s.model is not None and (s.name, c.id, r) not in self._outputs
+                and (s.name, c.id, r) not in self._pending]
         if not todo:
             return
         llm = [(s, c, r) for s, c, r in todo if isinstance(s.model, LLMModel)]
         local = [(s, c, r) for s, c, r in todo if not isinstance(s.model, LLMModel)]
         if llm:
             reqs = [s.model.request(c.inputs, r) for s, c, r in llm]  # type: ignore[union-attr]
-            results, stats = run_calls(reqs, runner_settings(self.config, progress=self.progress,
-                                                             label="model calls",
-                                                             processes=self.call_processes,
-                                                             share=self.concurrency_share))
-            self.stats["llm_calls"] += stats.llm_calls
-            self.stats["cache_hits"] += stats.cache_hits
-            self.stats["throttled"] += stats.throttled
-            if stats.min_concurrency:
-                self.stats["min_concurrency"] = min(self.stats.get("min_concurrency") or 1e9, stats.min_concurrency)
-            for (s, c, r), req in zip(llm, reqs):
-                res: CallResult = results[req.key]
-                self._outputs[(s.name, c.id, r)] = s.model.parse(res)  # type: ignore[union-attr]
+            answers = start_calls(reqs, runner_settings(self.config, progress=self.progress, label="model calls",
+                                                        processes=self.call_processes,
+                                                        share=self.concurrency_share), stream=stream)
+            if answers.streaming:
+                self._streams.append(answers)
+                for (s, c, r), req in zip(llm, reqs):
+                    self._pending[(s.name, c.id, r)] = (answers, req.key, s)
+            else:
+                self._add_stats(answers.stats)
+                for (s, c, r), req in zip(llm, reqs):
+                    self._outputs[(s.name, c.id, r)] = s.model.parse(answers.results[req.key])  # type: ignore[union-attr]
         by_suite: dict[str, list[tuple[Suite, Case, int]]] = {}
         for item in local:
             by_suite.setdefault(item[0].name, []).append(item)
@@ -160,9 +168,40 @@ class EvalEngine:
             for (s, c, r), p in zip(group, preds):
                 self._outputs[(s.name, c.id, r)] = p
 
+    def settle(self) -> None:
+        """Wait for streamed answers still out and count their calls (before the run's summary)."""
+        streams, self._streams = self._streams, []
+        self._pending.clear()
+        try:
+            for answers in streams:
+                answers.finish()
+        finally:
+            for answers in streams:
+                answers.abort()  # only where finish() raised for an earlier batch
+                self._add_stats(answers.stats)
+
+    def abort(self) -> None:
+        """The run stops early: end the calls still out (what landed stays cached and counted)."""
+        streams, self._streams = self._streams, []
+        self._pending.clear()
+        for answers in streams:
+            answers.abort()
+            self._add_stats(answers.stats)
+
+    def _add_stats(self, stats: RunStats) -> None:
+        self.stats["llm_calls"] += stats.llm_calls
+        self.stats["cache_hits"] += stats.cache_hits
+        self.stats["throttled"] += stats.throttled
+        if stats.min_concurrency:
+            self.stats["min_concurrency"] = min(self.stats.get("min_concurrency") or 1e9, stats.min_concurrency)
+
     def output(self, suite: Suite, case: Case, repeat: int) -> Prediction:
         key = (suite.name, case.id, repeat)
-        if key not in self._outputs:
+        if key in self._pending:
+            answers, req_key, _ = self._pending[key]
+            self._outputs[key] = suite.model.parse(answers.get(req_key))  # type: ignore[union-attr]
+            del self._pending[key]
+        elif key not in self._outputs:
             self.prefetch([(suite, case, repeat)])
         return self._outputs[key]
 

@@ -51,6 +51,9 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     import sys
 
+    state = config.stash.get(STATE_KEY, None)
+    if state is not None and state._engine is not None:
+        state._engine.abort()  # calls still out when the session ended abnormally
     if "goldgate.callpool" in sys.modules:
         sys.modules["goldgate.callpool"].discard_prewarmed()
 
@@ -184,16 +187,16 @@ class GoldgateSession:
                 out.append((suite, params["case"], params.get(REPEAT_ARG, 0)))
         return out
 
-    def _prefetch(self, items: list[pytest.Item]) -> None:
+    def _prefetch(self, items: list[pytest.Item], stream: bool = False) -> None:
         wanted = self._wanted(items)
         if not wanted:
             return
         capman = self.config.pluginmanager.getplugin("capturemanager")
         if capman is not None:
             with capman.global_and_fixture_disabled():
-                self.engine.prefetch(wanted)
+                self.engine.prefetch(wanted, stream=stream)
         else:
-            self.engine.prefetch(wanted)
+            self.engine.prefetch(wanted, stream=stream)
         if self.is_worker:
             self.config.workeroutput["goldgate_stats"] = dict(self.engine.stats)  # type: ignore[attr-defined]
 
@@ -236,10 +239,21 @@ class GoldgateSession:
             self._groups = self._chunks(session.items)
             self._fetched_groups.update(self._groups)
             try:
-                self._prefetch([i for group in self._groups.values() for i in group])
+                # Answers stream in: each test body runs as soon as its own output has landed.
+                self._prefetch([i for group in self._groups.values() for i in group], stream=True)
             except GoldgateError as exc:
                 raise pytest.UsageError(f"goldgate: {exc}") from None
-        result = yield
+        try:
+            result = yield
+        except BaseException:  # -x, Ctrl-C: the calls nobody will look at are not worth paying for
+            if self._engine is not None:
+                self._engine.abort()
+            raise
+        if self._engine is not None:
+            try:
+                self._engine.settle()
+            except GoldgateError as exc:
+                raise pytest.UsageError(f"goldgate: {exc}") from None
         if self.is_controller and self.collector.records:
             self._finish(session)
         return result

@@ -14,12 +14,16 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from goldgate.cache import CallCache
 from goldgate.calls import CallRequest, CallResult
 from goldgate.errors import CacheError
 
-__all__ = ["AdaptiveLimit", "RunStats", "RunnerSettings", "run_calls"]
+if TYPE_CHECKING:
+    from goldgate.callpool import CallPool
+
+__all__ = ["AdaptiveLimit", "Answers", "RunStats", "RunnerSettings", "run_calls", "start_calls"]
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,64 @@ def call_processes(settings: RunnerSettings, missing: int) -> int:
 
 def run_calls(requests: Sequence[CallRequest], settings: RunnerSettings) -> tuple[dict[str, CallResult], RunStats]:
     """Answer every request, from the cache or the model. Failed calls come back with `error` set."""
+    return start_calls(requests, settings).finish()
+
+
+class Answers:
+    """One batch's answers. A batch made in this process is complete when it is returned; a call
+    pool's answers stream in, so a caller can use the first ones while the last calls are still out."""
+
+    def __init__(self, results: dict[str, CallResult], stats: RunStats, t0: float,
+                 pool: CallPool | None = None, progress: _Progress | None = None):
+        self.results = results
+        self.stats = stats
+        self._t0 = t0
+        self._pool = pool
+        self._progress = progress
+
+    @property
+    def streaming(self) -> bool:
+        return self._pool is not None
+
+    def get(self, key: str) -> CallResult:
+        """This request's answer, waiting for it if it is still being made."""
+        if key not in self.results and self._pool is not None:
+            self._pool.wait_for(key)
+            if key not in self.results:
+                self.finish()  # the pool ended without it: raises why
+        return self.results[key]
+
+    def finish(self) -> tuple[dict[str, CallResult], RunStats]:
+        """Every answer (waiting for the rest), with the batch's stats."""
+        pool, self._pool = self._pool, None
+        try:
+            if pool is not None:
+                pool.join()
+        finally:
+            if self._progress is not None:
+                self._progress.close()
+                self._progress = None
+        self.stats.errors = sum(1 for r in self.results.values() if not r.ok)
+        self.stats.wall_s = time.perf_counter() - self._t0
+        return self.results, self.stats
+
+    def abort(self) -> None:
+        """Stop the calls still out (the run is ending early); answers already in stay cached."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.kill()
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
+
+
+def start_calls(requests: Sequence[CallRequest], settings: RunnerSettings, *, stream: bool = False) -> Answers:
+    """Start answering `requests`: cache hits at once, the misses concurrently.
+
+    Batches made in this process are complete on return. With `stream`, a batch given to a call
+    pool returns as soon as the pool is making calls (config errors such as an unknown price are
+    raised first), and each answer is taken with `Answers.get` as it lands; the caller's own
+    progress (e.g. pytest's) then stands in for the progress bar."""
     t0 = time.perf_counter()
     unique: dict[str, CallRequest] = {}
     for r in requests:
@@ -122,26 +184,37 @@ def run_calls(requests: Sequence[CallRequest], settings: RunnerSettings) -> tupl
         results = cache.get_many(unique)
         stats.cache_hits = len(results)
         missing = [r for k, r in unique.items() if k not in results]
+        pool = None
         if missing:
-            progress = _Progress(settings.label, len(missing), settings.progress)
-            try:
-                from goldgate.callpool import CallPool, take_prewarmed
+            from goldgate.callpool import CallPool, take_prewarmed
 
-                procs = call_processes(settings, len(missing))
-                pool = take_prewarmed(settings)
-                if pool is None and procs > 1:
-                    pool = CallPool(settings, procs)
-                if pool is not None:
-                    pool.run(missing, results, stats, progress.advance)
-                else:
+            pool = take_prewarmed(settings)
+            procs = call_processes(settings, len(missing))
+            if pool is None and procs > 1:
+                pool = CallPool(settings, procs)
+            if pool is None:
+                progress = _Progress(settings.label, len(missing), settings.progress)
+                try:
                     asyncio.run(fill(missing, results, cache, settings, stats, progress.advance))
-            finally:
-                progress.close()
+                finally:
+                    progress.close()
     finally:
         cache.close()
-    stats.errors = sum(1 for r in results.values() if not r.ok)
-    stats.wall_s = time.perf_counter() - t0
-    return results, stats
+    if pool is None:
+        answers = Answers(results, stats, t0)
+        answers.finish()
+        return answers
+    progress = _Progress(settings.label, len(missing), settings.progress and not stream)
+    answers = Answers(results, stats, t0, pool, progress)
+    try:
+        pool.start(missing, results, stats, progress.advance)
+        pool.wait_ready()
+        if not stream:
+            answers.finish()
+    except BaseException:
+        answers.abort()
+        raise
+    return answers
 
 
 async def fill(
@@ -151,8 +224,10 @@ async def fill(
     settings: RunnerSettings,
     stats: RunStats,
     on_result: Callable[[CallResult], None],
+    on_ready: Callable[[], None] | None = None,
 ) -> None:
-    """Make the missing calls in this process (claiming keys so peers don't repeat them)."""
+    """Make the missing calls in this process (claiming keys so peers don't repeat them).
+    `on_ready` is told once the batch passed its checks (prices known) and calls are about to go out."""
     from goldgate.llm import LLMClient
 
     limit = AdaptiveLimit(settings.concurrency)
@@ -166,6 +241,8 @@ async def fill(
     for req in {r.model + str(r.input_cost_per_token): r for r in missing}.values():
         client.pricing(req)  # unknown prices fail here, before any call
     asyncio.get_running_loop().set_default_executor(client.builds)
+    if on_ready is not None:
+        on_ready()
     ttl = (settings.timeout_s + 35.0) * (settings.max_retries + 1)
     pending = {r.key: r for r in missing}
     writer = _BatchedWrites(cache)
