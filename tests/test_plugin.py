@@ -179,9 +179,10 @@ def test_repeats_report_pass_at_k_and_flakiness(project: pytest.Pytester, sim_en
 
 
 def test_case_fixture_without_decorator_is_a_usage_error(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_plain="def test_x(case):\n    pass\n")
+    pytester.makepyfile(test_plain="def test_x(case):\n    pass\n\ndef test_y(output):\n    pass\n")
     res = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    res.stdout.fnmatch_lines(["*needs @goldgate.eval*"])
+    res.stdout.fnmatch_lines(["*test_plain.py::test_x: the `case` fixture needs @goldgate.eval*",
+                              "*test_plain.py::test_y: the `case` fixture needs @goldgate.eval*"])
     assert res.ret != 0
 
 
