@@ -43,29 +43,29 @@ def _conf(settings: RunnerSettings, processes: int) -> dict:
 
 
 class CallPool:
-    """Processes that import litellm as they start, then make one batch of calls between them."""
+    """Processes that import litellm as they start, then make one batch of calls between them.
 
-    def __init__(self, settings: RunnerSettings, processes: int):
+    Their settings come with the batch (`start`), so a pool can be started before the project's
+    config is even loaded."""
+
+    def __init__(self, processes: int):
         self.processes = processes
-        self.conf = _conf(settings, processes)
         spawn = 1 if _CAN_FORK else processes
         self.procs = [
-            subprocess.Popen([sys.executable, "-m", "goldgate.callpool", json.dumps(self.conf)],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            subprocess.Popen([sys.executable, "-m", "goldgate.callpool"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
             for _ in range(spawn)
         ]
 
-    def fits(self, settings: RunnerSettings) -> bool:
-        return self.conf == _conf(settings, self.processes)
-
-    def start(self, missing: list[CallRequest], results: dict[str, CallResult], stats: RunStats,
-              on_result: Callable[[CallResult], None]) -> None:
+    def start(self, settings: RunnerSettings, missing: list[CallRequest], results: dict[str, CallResult],
+              stats: RunStats, on_result: Callable[[CallResult], None]) -> None:
         """Hand the batch to the processes; a reader thread fills `results` (and `stats`) as answers
         land, so the pipes never fill up while the caller is busy with the first answers."""
+        conf = json.dumps(_conf(settings, self.processes)) + "\n"
         n = len(self.procs)
         shares = [missing[i::n] for i in range(n)]
         # One "ready" per process that makes calls: a pool process forks up to `forks` workers.
-        self._expected = sum(min(self.conf["forks"], len(share)) for share in shares if share)
+        forks = self.processes if _CAN_FORK else 1
+        self._expected = sum(min(forks, len(share)) for share in shares if share)
         self._ready = 0
         self._done = False
         self._fatal: list[str] = []
@@ -76,7 +76,7 @@ class CallPool:
             assert proc.stdin is not None
             lines = (json.dumps({k: getattr(r, k) for k in _REQ_FIELDS}) + "\n" for r in share)
             try:
-                proc.stdin.write("".join(lines).encode("utf-8"))
+                proc.stdin.write((conf + "".join(lines)).encode("utf-8"))
                 proc.stdin.close()
             except BrokenPipeError:
                 pass  # the worker died; reported by join() from its exit code
@@ -148,7 +148,8 @@ class CallPool:
             raise GoldgateError(f"call workers returned no result for {len(lost)} calls")
 
     def kill(self) -> None:
-        """End the processes now (the run stops early); what they committed stays in the cache."""
+        """End the processes now (not needed after all, or the run stops early); what they
+        committed stays in the cache."""
         for proc in self.procs:
             if proc.poll() is None:
                 proc.terminate()  # the pool process takes its forked workers down with it
@@ -159,28 +160,20 @@ class CallPool:
                 proc.kill()
                 proc.wait()
 
-    def close(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                try:
-                    proc.stdin.close()  # type: ignore[union-attr]  # no calls: the worker exits
-                    proc.wait(timeout=10)
-                except (OSError, subprocess.TimeoutExpired):
-                    proc.kill()
 
-
-def prewarm(settings: RunnerSettings, processes: int) -> None:
+def prewarm(processes: int) -> None:
     """Start a pool now for a batch that will come later (e.g. after pytest's collection)."""
     global _prewarmed
     if _prewarmed is None and processes > 1:
-        _prewarmed = CallPool(settings, processes)
+        _prewarmed = CallPool(processes)
 
 
-def take_prewarmed(settings: RunnerSettings) -> CallPool | None:
+def take_prewarmed(processes: int) -> CallPool | None:
+    """The prewarmed pool, if it has the number of processes wanted."""
     global _prewarmed
     pool, _prewarmed = _prewarmed, None
-    if pool is not None and not pool.fits(settings):
-        pool.close()
+    if pool is not None and pool.processes != processes:
+        pool.kill()
         return None
     return pool
 
@@ -188,12 +181,13 @@ def take_prewarmed(settings: RunnerSettings) -> CallPool | None:
 def discard_prewarmed() -> None:
     global _prewarmed
     if _prewarmed is not None:
-        _prewarmed.close()
+        _prewarmed.kill()
         _prewarmed = None
 
 
-def _pool(conf: dict) -> int:
-    """The pool process: import litellm once, read the batch, fork a worker per share, relay their lines."""
+def _pool() -> int:
+    """The pool process: import litellm once, read the settings and batch, fork a worker per share,
+    relay their lines."""
     import gc
 
     from goldgate.llm import LLMClient
@@ -202,7 +196,11 @@ def _pool(conf: dict) -> int:
     # library lands in the log instead of corrupting the JSON lines.
     proto = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
-    LLMClient(timeout_s=conf["timeout_s"], max_retries=conf["max_retries"])  # import litellm while we wait
+    LLMClient(timeout_s=1, max_retries=0)  # import litellm while the batch is being prepared
+    first = sys.stdin.readline()
+    if not first.strip():
+        return 0  # discarded before it was needed
+    conf = json.loads(first)
     reqs = [CallRequest(**json.loads(line)) for line in sys.stdin if line.strip()]
     forks = min(conf["forks"], len(reqs))
     if forks <= 1:
@@ -322,4 +320,4 @@ def _work(conf: dict, reqs: list[CallRequest], out: Any) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_pool(json.loads(sys.argv[1])))
+    sys.exit(_pool())

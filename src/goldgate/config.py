@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from goldgate.errors import ConfigError
+from goldgate.project import find_pyproject
 
 __all__ = [
     "CandidateConfig",
@@ -147,21 +148,6 @@ class Config(_Strict):
         if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
             raise ConfigError(f"[tool.goldgate.slots.{slot_name}] labels: {path} is not a JSON list of strings")
         return data
-
-
-def find_pyproject(start: Path | None = None) -> Path | None:
-    """The nearest pyproject.toml at or above `start` that has a `[tool.goldgate]` table."""
-    here = (start or Path.cwd()).resolve()
-    for d in (here, *here.parents):
-        candidate = d / "pyproject.toml"
-        if candidate.is_file():
-            try:
-                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, tomllib.TOMLDecodeError):
-                continue
-            if "goldgate" in data.get("tool", {}):
-                return candidate
-    return None
 
 
 def _loc(err: dict[str, Any]) -> str:

@@ -114,7 +114,7 @@ class GoldgateSession:
     # --- engine -----------------------------------------------------------------------------
     def has_project(self) -> bool:
         if self._project_checked is None:
-            from goldgate.config import find_pyproject
+            from goldgate.project import find_pyproject
 
             self._project_checked = find_pyproject(Path(self.config.rootpath)) is not None
         return self._project_checked
@@ -139,23 +139,26 @@ class GoldgateSession:
         return self._engine
 
     def prewarm_calls(self) -> None:
-        """With a cold cache, start the call workers now: their litellm import then overlaps pytest's
-        start-up and collection. A warm cache (the usual CI case) starts nothing."""
+        """With a cold cache, start the call pool now: its litellm import then overlaps pytest's
+        start-up and collection. It starts before the config is read (~0.1 s of pydantic) and is
+        stopped again if the cache is warm, the config unusable or no candidate an LLM."""
         opt = self.config.option
         if self.is_worker or opt.collectonly or self.config.getoption("dist", "no") != "no" or not self.has_project():
             return
+        from goldgate.callpool import discard_prewarmed, prewarm
+        from goldgate.runner import pool_processes
+
+        prewarm(pool_processes())
         try:
             cfg = self.engine.config
         except GoldgateError:
+            discard_prewarmed()
             return  # reported where it matters, at collection
         if cfg.path(cfg.cache).exists() or not any(c.type == "llm" for c in cfg.candidates.values()):
-            return
-        from goldgate.callpool import prewarm
-        from goldgate.models import runner_settings
-        from goldgate.runner import call_processes
-
-        settings = runner_settings(cfg, processes=self.engine.call_processes)
-        prewarm(settings, call_processes(settings, 10**9))
+            discard_prewarmed()
+        elif pool_processes(cfg.call_processes) != pool_processes():
+            discard_prewarmed()
+            prewarm(pool_processes(cfg.call_processes))
 
     @property
     def collector(self) -> Any:

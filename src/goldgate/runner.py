@@ -105,13 +105,20 @@ class AdaptiveLimit:
             self._ok_since_cut = 0
 
 
-def call_processes(settings: RunnerSettings, missing: int) -> int:
-    """How many processes make the calls: litellm costs ~5 ms CPU per call, so one process saturates
-    a core near 200 calls/s; big batches are spread over the cores instead."""
-    if settings.processes:
-        return settings.processes
+def pool_processes(configured: int = 0) -> int:
+    """How many processes a call pool spreads a big batch over: litellm costs ~5 ms CPU per call,
+    so one process saturates a core near 200 calls/s. `configured` is `call_processes` (0 = auto)."""
+    if configured:
+        return configured
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return min(cores, 4) if missing >= 500 and cores > 1 else 1
+    return min(cores, 4)
+
+
+def call_processes(settings: RunnerSettings, missing: int) -> int:
+    """How many processes make this batch's calls: small batches stay in this process."""
+    if settings.processes or missing >= 500:
+        return pool_processes(settings.processes)
+    return 1
 
 
 def run_calls(requests: Sequence[CallRequest], settings: RunnerSettings) -> tuple[dict[str, CallResult], RunStats]:
@@ -188,10 +195,10 @@ def start_calls(requests: Sequence[CallRequest], settings: RunnerSettings, *, st
         if missing:
             from goldgate.callpool import CallPool, take_prewarmed
 
-            pool = take_prewarmed(settings)
+            pool = take_prewarmed(pool_processes(settings.processes))  # already importing litellm
             procs = call_processes(settings, len(missing))
             if pool is None and procs > 1:
-                pool = CallPool(settings, procs)
+                pool = CallPool(procs)
             if pool is None:
                 progress = _Progress(settings.label, len(missing), settings.progress)
                 try:
@@ -207,7 +214,7 @@ def start_calls(requests: Sequence[CallRequest], settings: RunnerSettings, *, st
     progress = _Progress(settings.label, len(missing), settings.progress and not stream)
     answers = Answers(results, stats, t0, pool, progress)
     try:
-        pool.start(missing, results, stats, progress.advance)
+        pool.start(settings, missing, results, stats, progress.advance)
         pool.wait_ready()
         if not stream:
             answers.finish()
