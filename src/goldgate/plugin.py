@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 from contextvars import ContextVar
 from pathlib import Path
@@ -51,8 +52,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    import sys
-
     state = config.stash.get(STATE_KEY, None)
     if state is not None and state._engine is not None:
         state._engine.abort()  # calls still out when the session ended abnormally
@@ -188,6 +187,11 @@ class GoldgateSession:
             spec = getattr(getattr(item, "function", None), SPEC_ATTR, None)
             if spec is not None and hasattr(item, "callspec"):
                 item.stash[SUITE_KEY] = self.engine.suite(spec, item.function.__name__)  # type: ignore[attr-defined]
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        callpool = sys.modules.get("goldgate.callpool")
+        if callpool is not None and not any(SUITE_KEY in item.stash for item in session.items):
+            callpool.discard_prewarmed()  # e.g. unit tests in an eval project: litellm is not needed
 
     # --- fetching outputs ahead of the bodies --------------------------------------------------
     def _wanted(self, items: list[pytest.Item]) -> list[tuple[Any, Any, int]]:
