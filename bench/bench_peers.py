@@ -7,7 +7,9 @@ The sim runs with format_noise=0 so exact-match peers and goldgate's label parse
 row should report the same pass count and N requests, or its time is not comparable.
 
 Set up the peers once (they are not goldgate dependencies): bash bench/peers/setup.sh
-Usage: python bench/bench_peers.py [--n 1000] [--slow]
+Usage: python bench/bench_peers.py [--n 1000] [--rounds 3] [--slow]
+  --rounds R runs the fast rows R times, interleaved, each round starting with a different tool;
+  the table shows medians and the ratios are per round (both runs of a ratio share a round).
   --slow adds DeepEval's evaluate() at its defaults (~65 s) and `deepeval test run` (~185 s).
 """
 
@@ -18,6 +20,7 @@ import json
 import re
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,6 +59,7 @@ PYTEST = [
     "--goldgate-no-progress",
 ]
 WARMUP_N = 20
+BARE = "bare litellm.acompletion gather loop"
 
 # DeepEval's evaluate(): outputs generated with AsyncOpenAI at the same concurrency, then scored.
 DEEPEVAL_EVALUATE = r"""
@@ -292,22 +296,30 @@ def _last(pattern: str, out: str) -> str:
     return found[-1]
 
 
-def measure(
-    b: Bench, name: str, runner: Callable[[Bench, int], tuple[float, float, int]], warm: bool = True
-) -> Row | None:
-    """Warm the tool up on a few cases (bytecode, page cache, its local DB), then time it on all N."""
+Runner = Callable[[Bench, int], tuple[float, float, int]]
+
+
+def run_once(b: Bench, name: str, runner: Runner) -> Row | None:
+    """Time the tool on all N cases against a freshly reset sim."""
     try:
-        if warm:
-            runner(b, WARMUP_N)
         b.sim.reset()
         wall, cpu, passed = runner(b, b.n)
     except (PeerError, OSError, ValueError, KeyError) as exc:
         print(f"  skipped {name}: {exc}", flush=True)
         return None
     stats = b.sim.stats()
-    row = Row(name, wall, cpu, passed, int(stats["requests"]), int(stats["max_inflight"]))
     print(f"  measured {name}: {wall:.2f} s", flush=True)
-    return row
+    return Row(name, wall, cpu, passed, int(stats["requests"]), int(stats["max_inflight"]))
+
+
+def warm_up(b: Bench, name: str, runner: Runner) -> bool:
+    """A few cases first (bytecode, page cache, the tool's local DB); False if the tool can't run."""
+    try:
+        runner(b, WARMUP_N)
+        return True
+    except (PeerError, OSError, ValueError, KeyError) as exc:
+        print(f"  skipped {name}: {exc}", flush=True)
+        return False
 
 
 def main() -> None:
@@ -315,84 +327,98 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--latency-ms", type=int, default=100)
     ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="interleaved rounds of the fast rows; medians and per-round ratios are reported")
     ap.add_argument(
-        "--slow", action="store_true", help="also DeepEval defaults and `deepeval test run`"
+        "--slow", action="store_true", help="also DeepEval defaults and `deepeval test run` (one round)"
     )
     args = ap.parse_args()
     floor = args.n * args.latency_ms / 1000 / args.concurrency
-    runners: list[tuple[str, Callable[[Bench, int], tuple[float, float, int]], bool]] = [
-        ("goldgate (whole pytest run)", goldgate_run, True),
-        (
-            f"DeepEval evaluate(), async {args.concurrency}, no cache write",
-            deepeval_evaluate("best"),
-            True,
-        ),
-        (f"promptfoo eval --no-cache -j {args.concurrency}", promptfoo_eval, True),
+    bare_loops: list[float] = []
+
+    def bare(b: Bench, n: int) -> tuple[float, float, int]:
+        wall, loop, cpu = bare_litellm(n, b.concurrency, b.sim.url, b.tmp)
+        bare_loops.append(loop)
+        return wall, cpu, -1
+
+    fast: list[tuple[str, Runner]] = [
+        (BARE, bare),
+        ("goldgate (whole pytest run)", goldgate_run),
+        (f"DeepEval evaluate(), async {args.concurrency}, no cache write", deepeval_evaluate("best")),
+        (f"promptfoo eval --no-cache -j {args.concurrency}", promptfoo_eval),
     ]
+    slow: list[tuple[str, Runner]] = []
     if args.slow:
-        runners += [
-            ("DeepEval evaluate(), defaults", deepeval_evaluate("defaults"), False),
-            ("deepeval test run (pytest-native)", deepeval_test_run, False),
+        slow = [
+            ("DeepEval evaluate(), defaults", deepeval_evaluate("defaults")),
+            ("deepeval test run (pytest-native)", deepeval_test_run),
         ]
+    samples: dict[str, list[Row]] = {}
     with tempfile.TemporaryDirectory(prefix="goldgate-bench-peers-") as d:
         tmp = Path(d)
         key = make_project(tmp / "key", args.n) / "evals" / "goldens" / "bench.jsonl"
         settings = SimSettings(keys=[key], latency_ms=args.latency_ms, format_noise=0, port=0)
         with SimProcess(settings) as sim:
             b = Bench(sim, tmp, args.n, args.concurrency)
-            sim.reset()
-            bare_wall, bare_loop, bare_cpu = bare_litellm(args.n, args.concurrency, sim.url, tmp)
-            stats = sim.stats()
-            bare = Row(
-                "bare litellm.acompletion gather loop",
-                bare_wall,
-                bare_cpu,
-                -1,
-                int(stats["requests"]),
-                int(stats["max_inflight"]),
-            )
-            print(f"  measured {bare.name}: {bare.wall:.2f} s", flush=True)
-            rows = [r for r in (measure(b, *spec) for spec in runners) if r is not None]
-    report(args, floor, bare, bare_loop, rows)
+            fast = [(name, r) for name, r in fast if name == BARE or warm_up(b, name, r)]
+            for i in range(args.rounds):
+                print(f"round {i + 1}/{args.rounds}", flush=True)
+                for name, runner in fast[i % len(fast):] + fast[:i % len(fast)]:  # each round starts elsewhere
+                    row = run_once(b, name, runner)
+                    if row is not None:
+                        samples.setdefault(name, []).append(row)
+            for name, runner in slow:
+                row = run_once(b, name, runner)
+                if row is not None:
+                    samples[name] = [row]
+    report(args, floor, samples, statistics.median(bare_loops))
 
 
-def report(
-    args: argparse.Namespace, floor: float, bare: Row, bare_loop: float, rows: list[Row]
-) -> None:
+def _median_row(rows: list[Row]) -> Row:
+    return Row(rows[0].name, statistics.median(r.wall for r in rows), statistics.median(r.cpu for r in rows),
+               rows[0].passed, rows[0].requests, max(r.peak for r in rows))
+
+
+def report(args: argparse.Namespace, floor: float, samples: dict[str, list[Row]], bare_loop: float) -> None:
     print(
         f"\nP1 vs peers: {args.n} exact-match cases, goldgate sim {args.latency_ms} ms latency, "
-        f"concurrency {args.concurrency}, one run"
+        f"concurrency {args.concurrency}; medians of {args.rounds} interleaved rounds (slow rows: one)"
     )
     print(f"  {'':<48} {'wall':>8} {'CPU':>8} {'passed':>7} {'requests':>9} {'peak':>5}")
     print(f"  {'latency floor (N x latency / concurrency)':<48} {floor:7.2f}s")
-    for r in [bare, *rows]:
+    med = {name: _median_row(rows) for name, rows in samples.items()}
+    for r in med.values():
         passed = "-" if r.passed < 0 else str(r.passed)
-        print(
-            f"  {r.name:<48} {r.wall:7.2f}s {r.cpu:7.2f}s {passed:>7} {r.requests:>9} {r.peak:>5}"
-        )
+        print(f"  {r.name:<48} {r.wall:7.2f}s {r.cpu:7.2f}s {passed:>7} {r.requests:>9} {r.peak:>5}")
+    bare = med[BARE]
     print(
         f"  (bare loop without its import: {bare_loop:.2f} s; "
         f"{1000 * bare.cpu / args.n:.1f} ms CPU per call incl. import; "
         "peak = most requests the sim saw in flight)"
     )
-    gg = next((r for r in rows if r.name.startswith("goldgate")), None)
-    if gg is None:
+    gg_name = next((name for name in med if name.startswith("goldgate")), None)
+    if gg_name is None:
         print("  goldgate did not run: no ratios")
         return
-    print(
-        f"  goldgate = {gg.wall / bare.wall:.2f}x bare litellm (target <= 1.25x), {gg.wall / floor:.2f}x floor"
-    )
-    for r in rows:
-        if r is gg:
+
+    def ratios(name: str) -> str:
+        """Per-round ratios: each pair of runs shares a round, so the machine's drift cancels."""
+        pairs = [x.wall / g.wall for x, g in zip(samples[name], samples[gg_name])]
+        spread = f" (rounds {min(pairs):.2f}-{max(pairs):.2f})" if len(pairs) > 1 else ""
+        return f"{statistics.median(pairs):6.2f}x{spread}"
+
+    gg = med[gg_name]
+    print(f"  goldgate = {gg.wall / bare.wall:.2f}x bare litellm (target <= 1.25x), {gg.wall / floor:.2f}x floor")
+    for name in med:
+        if name in (gg_name, BARE):
             continue
-        goal = " (target >= 10x)" if "test run" in r.name else " (target > 1x)"
-        print(f"  {r.name:<48} {r.wall / gg.wall:6.2f}x goldgate's time{goal}")
-    counts = sorted({r.passed for r in rows})
-    requests = sorted({r.requests for r in [bare, *rows]})
+        goal = "target >= 10x" if "test run" in name else "target > 1x"
+        print(f"  {name:<48} {ratios(name)} goldgate's time ({goal})")
+    rows = [r for rs in samples.values() for r in rs]
+    counts = sorted({r.passed for r in rows if r.passed >= 0})
+    requests = sorted({r.requests for r in rows})
     fair = len(counts) == 1 and requests == [args.n]
-    print(
-        f"  {'comparable' if fair else 'NOT comparable'}: pass counts {counts}, requests per tool {requests}"
-    )
+    print(f"  {'comparable' if fair else 'NOT comparable'}: pass counts {counts}, requests per run {requests}")
 
 
 if __name__ == "__main__":
