@@ -1,8 +1,9 @@
 """The pytest layer: translates pytest events into calls on the eval engine.
 
 - collection: `@goldgate.eval` functions are parametrised over golden cases (ids = case ids);
-- before the test bodies: every output the selected cases need is fetched in one concurrent
-  batch (under xdist: per `xdist_group` chunk, so each worker knows its share up front);
+- before the test bodies: every output the selected cases need is requested in one concurrent
+  batch, and each body runs as soon as its own answer lands (under xdist: per chunk, so each
+  worker knows its share up front);
 - reports: each case's result rides on `report.user_properties` as plain data, so the controller
   aggregates the same totals with or without xdist;
 - after the loop: suite gates decide the exit status by adjusting `session.testsfailed`, the
@@ -79,7 +80,7 @@ def case() -> Any:
 
 @pytest.fixture
 def output(case: Any) -> Any:
-    """The model slot's prediction for `case.inputs`, fetched ahead of the test bodies."""
+    """The model slot's prediction for `case.inputs` (requested with the whole batch up front)."""
     # The running item comes from a context variable, not `request`: pytest builds a fixture
     # definition for every `request` it hands out (~45 µs each; they were ~15% of a cached
     # 10,000-case run).

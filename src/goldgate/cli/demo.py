@@ -52,7 +52,7 @@ def _demo(args: argparse.Namespace) -> int:
     with SimProcess(sim_settings(cfg)) as sim:
         print(f"sim at {sim.url}")
         env = {**os.environ, **OFFLINE_ENV, "GOLDGATE_SIM_URL": sim.url}
-        _step(f"1/5 evals: pytest {cfg.evals} (model calls run concurrently ahead of the tests, cached)")
+        _step(f"1/5 evals: pytest {cfg.evals} (model calls run concurrently and cached; each test runs as its answer lands)")
         cmd = pytest_command(cfg.path(cfg.evals), out=out, strict=False, candidates=[], extra=["-q", "--tb=short"])
         out.mkdir(parents=True, exist_ok=True)
         log = out / "pytest.log"
