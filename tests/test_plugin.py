@@ -121,6 +121,24 @@ def test_bodies_run_as_answers_land_and_x_stops_the_calls_left(pytester: pytest.
     assert res.ret == 1 and made < 60  # a full run is 200 calls, 5 s at 4 in flight
 
 
+def test_a_fixture_asking_for_streaming_outputs_makes_no_second_call(project: pytest.Pytester, sim_env) -> None:
+    """A module fixture that predicts every case up front (the judge pattern) while the pool's
+    answers are still streaming in waits for them; nothing is called twice."""
+    py = project.path / "pyproject.toml"
+    py.write_text(py.read_text().replace("concurrency = 16", "concurrency = 16\ncall_processes = 2"))
+    project.makepyfile(test_evals=eval_source(min_pass_rate=0.0) + """
+import pytest
+
+@pytest.fixture(scope="module", autouse=True)
+def _ahead(request):
+    cases = [i.callspec.params["case"] for i in request.session.items if hasattr(i, "callspec")]
+    assert len(gg.load_model("router").predict_many([c.inputs for c in cases])) == 200
+""")
+    res, summary = _run(project)
+    assert res.ret == 0 and summary["suites"][0]["n"] == 200
+    assert sim_env.stats()["requests"] == 200
+
+
 def test_errors_are_counted_separately_and_gate_on_error_rate(pytester: pytest.Pytester, monkeypatch, sim_key) -> None:
     from goldgate.sim import SimProcess, SimSettings
 

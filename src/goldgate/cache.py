@@ -108,7 +108,10 @@ class CallCache:
             raise CacheError(f"{self.path}: cannot write call cache: {exc}") from None
 
     def claim(self, keys: Iterable[str], ttl_s: float) -> set[str]:
-        """Claim keys for this process; returns the ones we own (new or taken over from dead owners)."""
+        """Claim keys for this process; returns the ones we own (new or taken over from dead owners).
+
+        A key already answered in the cache is never ours: a peer finished it (and dropped its
+        claim) after we last looked, and calling again would pay twice for one key."""
         keys = list(keys)
         now = time.time()
         mine: set[str] = set()
@@ -116,6 +119,7 @@ class CallCache:
             for i in range(0, len(keys), _BATCH):
                 chunk = keys[i : i + _BATCH]
                 marks = ",".join("?" * len(chunk))
+                done = {k for (k,) in self._db.execute(f"SELECT key FROM calls WHERE key IN ({marks})", chunk)}
                 held = {
                     k: (owner, host, pid, exp)
                     for k, owner, host, pid, exp in self._db.execute(
@@ -124,7 +128,8 @@ class CallCache:
                 }
                 for k in chunk:
                     h = held.get(k)
-                    if h is None or h[0] == self.owner or h[3] < now or not self._alive(h[1], h[2]):
+                    if k not in done and (h is None or h[0] == self.owner or h[3] < now
+                                          or not self._alive(h[1], h[2])):
                         mine.add(k)
                 self._db.executemany(
                     "INSERT OR REPLACE INTO claims(key, owner, host, pid, expires) VALUES (?, ?, ?, ?, ?)",

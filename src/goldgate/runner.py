@@ -127,14 +127,19 @@ def run_calls(requests: Sequence[CallRequest], settings: RunnerSettings) -> tupl
     return start_calls(requests, settings).finish()
 
 
+_streaming: list[Answers] = []  # this process's pool batches whose answers are still coming in
+
+
 class Answers:
     """One batch's answers. A batch made in this process is complete when it is returned; a call
     pool's answers stream in, so a caller can use the first ones while the last calls are still out."""
 
     def __init__(self, results: dict[str, CallResult], stats: RunStats, t0: float,
-                 pool: CallPool | None = None, progress: _Progress | None = None):
+                 pool: CallPool | None = None, progress: _Progress | None = None,
+                 coming: frozenset[str] = frozenset()):
         self.results = results
         self.stats = stats
+        self.coming = coming  # the keys the pool is answering
         self._t0 = t0
         self._pool = pool
         self._progress = progress
@@ -154,6 +159,8 @@ class Answers:
     def finish(self) -> tuple[dict[str, CallResult], RunStats]:
         """Every answer (waiting for the rest), with the batch's stats."""
         pool, self._pool = self._pool, None
+        if self in _streaming:
+            _streaming.remove(self)
         try:
             if pool is not None:
                 pool.join()
@@ -168,6 +175,8 @@ class Answers:
     def abort(self) -> None:
         """Stop the calls still out (the run is ending early); answers already in stay cached."""
         pool, self._pool = self._pool, None
+        if self in _streaming:
+            _streaming.remove(self)
         if pool is not None:
             pool.kill()
         if self._progress is not None:
@@ -192,6 +201,13 @@ def start_calls(requests: Sequence[CallRequest], settings: RunnerSettings, *, st
         results = cache.get_many(unique)
         stats.cache_hits = len(results)
         missing = [r for k, r in unique.items() if k not in results]
+        for batch in _streaming.copy():  # get() may finish a batch, which leaves the list
+            # Already on its way in this process (e.g. a fixture asks for the outputs the test
+            # loop is streaming in): wait for that answer rather than make the call again.
+            for r in [r for r in missing if r.key in batch.coming]:
+                results[r.key] = batch.get(r.key)
+                stats.waited_on_peers += 1
+            missing = [r for r in missing if r.key not in results]
         pool = None
         if missing:
             from goldgate.callpool import CallPool, take_prewarmed
@@ -213,11 +229,13 @@ def start_calls(requests: Sequence[CallRequest], settings: RunnerSettings, *, st
         answers.finish()
         return answers
     progress = _Progress(settings.label, len(missing), settings.progress and not stream)
-    answers = Answers(results, stats, t0, pool, progress)
+    answers = Answers(results, stats, t0, pool, progress, frozenset(r.key for r in missing))
     try:
         pool.start(settings, missing, results, stats, progress.advance)
         pool.wait_ready()
-        if not stream:
+        if stream:
+            _streaming.append(answers)
+        else:
             answers.finish()
     except BaseException:
         answers.abort()
