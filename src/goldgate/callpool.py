@@ -60,12 +60,11 @@ class CallPool:
               stats: RunStats, on_result: Callable[[CallResult], None]) -> None:
         """Hand the batch to the processes; a reader thread fills `results` (and `stats`) as answers
         land, so the pipes never fill up while the caller is busy with the first answers."""
-        conf = json.dumps(_conf(settings, self.processes)) + "\n"
+        conf = _conf(settings, self.processes)
         n = len(self.procs)
         shares = [missing[i::n] for i in range(n)]
         # One "ready" per process that makes calls: a pool process forks up to `forks` workers.
-        forks = self.processes if _CAN_FORK else 1
-        self._expected = sum(min(forks, len(share)) for share in shares if share)
+        self._expected = sum(min(conf["forks"], len(share)) for share in shares if share)
         self._ready = 0
         self._done = False
         self._fatal: list[str] = []
@@ -76,7 +75,7 @@ class CallPool:
             assert proc.stdin is not None
             lines = (json.dumps({k: getattr(r, k) for k in _REQ_FIELDS}) + "\n" for r in share)
             try:
-                proc.stdin.write((conf + "".join(lines)).encode("utf-8"))
+                proc.stdin.write((json.dumps(conf) + "\n" + "".join(lines)).encode("utf-8"))
                 proc.stdin.close()
             except BrokenPipeError:
                 pass  # the worker died; reported by join() from its exit code
