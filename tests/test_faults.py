@@ -172,3 +172,37 @@ def test_unusable_config_fails_before_any_model_call(tmp_path: Path, sim_env) ->
                          env={**os.environ, "GOLDGATE_SIM_URL": sim_env.url})
     assert res.returncode == 4 and "template slot(s) {{nope}} not in the case inputs" in res.stderr
     assert sim_env.stats()["requests"] == 0
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def test_call_workers_dying_mid_run_give_one_clear_error(tmp_path: Path, sim_key: Path) -> None:
+    project = _project(tmp_path, concurrency=4)
+    py = project / "pyproject.toml"
+    py.write_text(py.read_text().replace("concurrency = 4", "concurrency = 4\ncall_processes = 2"))
+    with SimProcess(SimSettings(keys=[sim_key], latency_ms=100, port=0)) as sim:
+        proc = subprocess.Popen([*PYTEST, "--goldgate-no-progress"], cwd=project, text=True,
+                                env={**os.environ, "GOLDGATE_SIM_URL": sim.url},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        workers: list[int] = []
+        deadline = time.monotonic() + 60
+        while not workers and time.monotonic() < deadline:  # the pool's forked workers, once calling
+            time.sleep(0.2)
+            if sim.stats()["requests"] >= 10:
+                workers = [w for pool in _children(proc.pid) for w in _children(pool)]
+        for w in workers:
+            os.kill(w, signal.SIGKILL)
+        out, err = proc.communicate(timeout=120)
+    assert workers and proc.returncode == 4
+    assert "goldgate: a call worker was killed by SIGKILL; answers it committed are cached, rerun for the rest" in err
+    assert "KeyError" not in out + err  # tests after the crash error with the same clear reason

@@ -260,6 +260,13 @@ def _relay(children: dict[int, int], out: Any) -> int:
     for pid in children:
         status = os.waitpid(pid, 0)[1]
         code = code or os.waitstatus_to_exitcode(status)
+    if code < 0:  # killed (e.g. by the OOM killer): say so, as a worker's own failure would
+        why = f"a call worker was killed by {signal.Signals(-code).name}; answers it committed are cached, rerun for the rest"
+        try:
+            out.write(json.dumps({"fatal": why}).encode("utf-8") + b"\n")
+            out.flush()
+        except OSError:
+            pass
     return 0 if code == 0 else 2
 
 

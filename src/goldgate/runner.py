@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from goldgate.cache import CallCache
 from goldgate.calls import CallRequest, CallResult
-from goldgate.errors import CacheError
+from goldgate.errors import CacheError, GoldgateError
 
 if TYPE_CHECKING:
     from goldgate.callpool import CallPool
@@ -143,6 +143,7 @@ class Answers:
         self._t0 = t0
         self._pool = pool
         self._progress = progress
+        self._failed: GoldgateError | None = None  # why the pool ended early; raised on every use
 
     @property
     def streaming(self) -> bool:
@@ -152,8 +153,8 @@ class Answers:
         """This request's answer, waiting for it if it is still being made."""
         if key not in self.results and self._pool is not None:
             self._pool.wait_for(key)
-            if key not in self.results:
-                self.finish()  # the pool ended without it: raises why
+        if key not in self.results:
+            self.finish()  # the pool ended without it: raises why
         return self.results[key]
 
     def finish(self) -> tuple[dict[str, CallResult], RunStats]:
@@ -164,10 +165,14 @@ class Answers:
         try:
             if pool is not None:
                 pool.join()
+        except GoldgateError as exc:
+            self._failed = exc
         finally:
             if self._progress is not None:
                 self._progress.close()
                 self._progress = None
+        if self._failed is not None:
+            raise self._failed
         self.stats.errors = sum(1 for r in self.results.values() if not r.ok)
         self.stats.wall_s = time.perf_counter() - self._t0
         return self.results, self.stats
