@@ -44,8 +44,8 @@ def main() -> int:
 
     import argilla as rg
 
-    from goldgate.argilla_stack import ArgillaStack, StackSettings
-    from goldgate.goldens import write_goldens
+    from goldgate.argilla.stack import ArgillaStack, StackSettings
+    from goldgate.goldens.records import write_goldens
 
     stack = ArgillaStack(StackSettings(state_dir=args.state_dir.resolve()))
     if not stack.status().running:

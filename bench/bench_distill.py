@@ -1,6 +1,6 @@
 """P4: the sklearn student on Banking77 — accuracy on the test split and training time on this machine.
 
-Runs `goldgate.distill.train.distill` (the pipeline `goldgate distill` runs) for:
+Runs `goldgate.students.train.distill` (the pipeline `goldgate distill` runs) for:
   1. the 10k human labels of the train pool (target: test accuracy ≥ 0.90 in ≤ 60 s on 2 CPUs);
   2. a mix: 1k human labels + 9k pure labels from the simulated LLM (`goldgate sim`, cached calls);
 and a baseline measured in the same run: TF-IDF + LogisticRegression (the reference in environment.md).
@@ -24,14 +24,14 @@ TARGET_ACC, TARGET_S = 0.90, 60.0
 
 
 def accuracy(artifact: Path, card: dict, test: list) -> float:
-    from goldgate.students import load_backend
+    from goldgate.models.student import load_backend
 
     preds = load_backend(artifact, card).predict_texts([c.inputs["text"] for c in test])
     return sum(p == c.expected["label"] for (p, _), c in zip(preds, test)) / len(test)
 
 
 def run(config, golden, out: Path, name: str, **spec_kw) -> tuple[float, float, dict]:
-    from goldgate.distill.train import DistillSpec, distill
+    from goldgate.students.train import DistillSpec, distill
 
     t0 = time.perf_counter()
     res = distill(config, golden, DistillSpec(slot="router", candidate=name, out=out / name, progress=False, **spec_kw))
@@ -63,8 +63,8 @@ def main() -> int:
     args = ap.parse_args()
     from goldgate.cli.demo import sim_settings
     from goldgate.config import load_config
-    from goldgate.goldens import load_goldens
-    from goldgate.sim import SimProcess
+    from goldgate.goldens.records import load_goldens
+    from goldgate.sim.server import SimProcess
 
     config = load_config(ROOT)
     golden = load_goldens(config.path("evals/goldens/banking77.jsonl"))

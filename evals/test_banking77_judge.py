@@ -8,7 +8,7 @@ selected case's answer in one concurrent batch first, so each body's `check` is 
 import pytest
 
 import goldgate as gg
-from goldgate.judge import JudgeItem, judge
+from goldgate.judges.judge import JudgeItem, judge
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from support import golden_records, write_jsonl
 
-from goldgate.sim import SimProcess, SimSettings
+from goldgate.sim.server import SimProcess, SimSettings
 
 pytest_plugins = ["pytester"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from goldgate.cache import CallCache
-from goldgate.calls import CallResult
+from goldgate.calls.base import CallResult
+from goldgate.calls.cache import CallCache
 
 
 def test_a_key_answered_since_we_looked_is_not_claimed_again(tmp_path: Path) -> None:

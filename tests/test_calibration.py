@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 from test_judge import goldgate, make_project, sim_settings
 
-from goldgate.calibration import cohen_kappa, delta_kappa_interval, kappa_interval
+from goldgate.judges.calibration import cohen_kappa, delta_kappa_interval, kappa_interval
 
 LOW_FLOORS = "min_kappa = 0.3\nmin_kappa_lower = 0.2\nmin_fail_recall = 0.5"
 
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[Any]:
-    from goldgate.sim import SimProcess
+    from goldgate.sim.server import SimProcess
 
     with SimProcess(sim_settings()) as s:
         yield s
@@ -191,7 +191,7 @@ def _argilla() -> tuple[str, str]:
     import os
     import urllib.request
 
-    from goldgate.argilla_stack import ArgillaStack, StackSettings
+    from goldgate.argilla.stack import ArgillaStack, StackSettings
 
     url, key = os.environ.get("ARGILLA_API_URL"), os.environ.get("ARGILLA_API_KEY")
     if not url or not key:

@@ -13,8 +13,13 @@ import pytest
 from markdown_it import MarkdownIt
 from scipy.stats import binomtest
 
-from goldgate.compare import compare_runs, mcnemar_exact, paired_delta_interval, render_markdown
-from goldgate.results import build_summary, write_run
+from goldgate.decide.compare import (
+    compare_runs,
+    mcnemar_exact,
+    paired_delta_interval,
+    render_markdown,
+)
+from goldgate.engine.results import build_summary, write_run
 
 FINGERPRINTS = {"dataset": "banking77", "dataset_sha256": "d" * 64, "candidate": "sim-llm", "type": "llm",
                 "model": "openai/sim-router", "params": {"temperature": 0}, "prompt": "evals/prompts/router.md",
@@ -24,7 +29,7 @@ FINGERPRINTS = {"dataset": "banking77", "dataset_sha256": "d" * 64, "candidate":
 def make_run(out: Path, outcomes: dict[str, bool | str], *, suite: str = "test_intent",
              fingerprints: dict[str, Any] | None = None, min_pass_rate: float | None = 0.8,
              outputs: dict[str, str] | None = None, cost: float = 1e-5, latency: float = 0.2) -> Path:
-    """A real run directory (written by goldgate.results) with one suite; True = passed."""
+    """A real run directory (written by goldgate.engine.results) with one suite; True = passed."""
     records = []
     for cid, outcome in outcomes.items():
         status = outcome if isinstance(outcome, str) else ("passed" if outcome else "failed")

@@ -8,8 +8,7 @@ import random
 
 import pytest
 
-from goldgate.cost import CostSettings, LLMCost, break_even_volume, student_cost
-from goldgate.decision import (
+from goldgate.decide.decision import (
     CandidatePoint,
     DecisionInputs,
     Pair,
@@ -19,6 +18,7 @@ from goldgate.decision import (
     tango_lower_bound,
     write_decision,
 )
+from goldgate.models.cost import CostSettings, LLMCost, break_even_volume, student_cost
 
 COST = CostSettings(monthly_volume=10_000_000, hardware_usd_per_hour=0.10, utilisation=0.3, latency_slo_ms=200)
 LLM_COST = LLMCost(0.00002, 1000, 0.02, "test prices", "2025-01-01")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from goldgate.distill.dataset import text_hash
-from goldgate.sim import SimProcess, SimSettings
+from goldgate.sim.server import SimProcess, SimSettings
+from goldgate.students.dataset import text_hash
 
 REPO = Path(__file__).resolve().parents[1]
 LABELS = ["card_arrival", "exchange_rate", "lost_or_stolen_card", "top_up_failed", "transfer_timing"]

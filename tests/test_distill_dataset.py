@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from goldgate.distill.dataset import LeakageError, build_training_set, golden_examples, text_hash
-from goldgate.goldens import load_goldens
+from goldgate.goldens.records import load_goldens
+from goldgate.students.dataset import LeakageError, build_training_set, golden_examples, text_hash
 
 GOLDENS = Path(__file__).resolve().parents[1] / "evals/goldens/banking77.jsonl"
 

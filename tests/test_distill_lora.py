@@ -109,7 +109,7 @@ def test_lora_classifier_trains_saves_reloads_and_predicts(tmp_path: Path) -> No
     assert "Training data" in (art / "model_card.md").read_text()
 
     from goldgate.config import load_config
-    from goldgate.models import model_for_candidate
+    from goldgate.models.load import model_for_candidate
 
     model = model_for_candidate(load_config(proj), "router", "student-lora")
     test = [r for r in _records() if r["metadata"]["split"] == "test"]
@@ -125,8 +125,9 @@ def test_causal_lora_learns_free_text_and_reloads(tmp_path: Path) -> None:
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from goldgate.distill.dataset import Example, TrainingSet
-    from goldgate.distill.lora import LoraCausalBackend, train_lora_causal
+    from goldgate.models.lora import LoraCausalBackend
+    from goldgate.students.dataset import Example, TrainingSet
+    from goldgate.students.lora import train_lora_causal
 
     pairs = [("i lost my card", "card lost"), ("my transfer failed", "transfer failed"),
              ("what is the exchange rate", "exchange rate")]

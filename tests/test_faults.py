@@ -15,9 +15,9 @@ from pathlib import Path
 
 from support import eval_source, golden_records, make_project, summary_of, write_jsonl
 
-from goldgate.calls import CallRequest
-from goldgate.llm import LLMClient
-from goldgate.sim import SimProcess, SimSettings
+from goldgate.calls.base import CallRequest
+from goldgate.calls.llm import LLMClient
+from goldgate.sim.server import SimProcess, SimSettings
 
 PYTEST = [sys.executable, "-m", "pytest", "evals", "-q", "--tb=no", "-rN", "-p", "no:cacheprovider"]
 

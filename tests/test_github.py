@@ -9,7 +9,7 @@ import pytest
 from github_standin import GitHubStandIn
 from test_compare import FINGERPRINTS, goldgate, make_run
 
-from goldgate.github import (
+from goldgate.github.swap import (
     BODY_LIMIT,
     GitHubError,
     connect,

@@ -12,7 +12,7 @@ import pytest
 from github_standin import GitHubStandIn
 from test_compare import goldgate
 
-from goldgate.github import (
+from goldgate.github.swap import (
     GitHubError,
     SwapError,
     connect,

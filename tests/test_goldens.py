@@ -9,7 +9,7 @@ import pytest
 from support import golden_records, make_project, run_cli, write_jsonl
 
 from goldgate.errors import GoldenFormatError
-from goldgate.goldens import load_goldens, write_goldens
+from goldgate.goldens.records import load_goldens, write_goldens
 
 
 def _corrupt(tmp_path: Path, line: int, text: str) -> Path:

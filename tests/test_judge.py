@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from goldgate.calls import CallRequest
+from goldgate.calls.base import CallRequest
 from goldgate.config import load_config
-from goldgate.judge import Judge, JudgeError, JudgeItem
+from goldgate.judges.judge import Judge, JudgeError, JudgeItem
 
 REPO = Path(__file__).resolve().parents[1]
 BANKING77 = REPO / "evals" / "goldens" / "banking77.jsonl"
@@ -61,7 +61,7 @@ ROUTER = "## system\nPick one intent from: {{ labels }}\n## user\nMessage: {{ te
 
 EVAL = """
 import goldgate as gg
-from goldgate.judge import judge
+from goldgate.judges.judge import judge
 
 @gg.eval("b77", model="router", split="test", min_pass_rate=0.5)
 def test_judged(case, output):
@@ -114,7 +114,7 @@ def make_project(
 
 
 def sim_settings(**overrides: Any) -> Any:
-    from goldgate.sim import SimSettings
+    from goldgate.sim.server import SimSettings
 
     base: dict[str, Any] = {
         "keys": [BANKING77],
@@ -162,7 +162,7 @@ def pytest_run(cwd: Path, url: str, out: Path) -> subprocess.CompletedProcess[st
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[Any]:
-    from goldgate.sim import SimProcess
+    from goldgate.sim.server import SimProcess
 
     with SimProcess(sim_settings()) as s:
         yield s
@@ -183,7 +183,7 @@ ITEMS = [
 def test_unparseable_answer_is_an_error_never_a_pass(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from goldgate.sim import SimProcess
+    from goldgate.sim.server import SimProcess
 
     root = make_project(tmp_path / "p")
     with SimProcess(sim_settings(judge_garbage_rate=1.0)) as garbage:
@@ -198,7 +198,7 @@ def test_unparseable_answer_is_an_error_never_a_pass(
 
 
 def test_unparseable_verdict_marks_the_case_not_passed_in_an_eval(tmp_path: Path) -> None:
-    from goldgate.sim import SimProcess
+    from goldgate.sim.server import SimProcess
 
     root = make_project(tmp_path / "p", n_cases=10)
     with SimProcess(sim_settings(judge_garbage_rate=1.0)) as garbage:
@@ -212,7 +212,7 @@ def test_unparseable_verdict_marks_the_case_not_passed_in_an_eval(tmp_path: Path
 def test_verdicts_parse_and_judge_calls_are_cached_apart_from_app_calls(
     tmp_path: Path, sim: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from goldgate.cache import CallCache
+    from goldgate.calls.cache import CallCache
 
     root = make_project(tmp_path / "p")
     sim.reset()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from goldgate.calls import CallRequest
-from goldgate.llm import LLMClient
-from goldgate.sim import SimProcess
+from goldgate.calls.base import CallRequest
+from goldgate.calls.llm import LLMClient
+from goldgate.sim.server import SimProcess
 
 
 def _req(model: str, url: str, i: int) -> CallRequest:

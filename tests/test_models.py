@@ -8,9 +8,9 @@ import pytest
 from support import LABELS, eval_source, make_project, run_cli
 
 from goldgate import load_model
-from goldgate.calls import cache_key
-from goldgate.models import parse_label
-from goldgate.sim import SimProcess, SimSettings
+from goldgate.calls.base import cache_key
+from goldgate.models.base import parse_label
+from goldgate.sim.server import SimProcess, SimSettings
 
 
 @pytest.mark.parametrize(

@@ -18,12 +18,12 @@ from typing import Any, TypeVar
 import aiohttp
 import pytest
 
-import goldgate.sim
+import goldgate.sim.server
 from goldgate.errors import ConfigError, GoldenFormatError
-from goldgate.sim import SimProcess, SimSettings, build_app, running
+from goldgate.sim.server import SimProcess, SimSettings, build_app, running
 
 T = TypeVar("T")
-SRC = Path(goldgate.sim.__file__).resolve().parents[1]
+SRC = Path(goldgate.sim.server.__file__).resolve().parents[1]
 LABELS = [
     "card_arrival", "card_delivery_estimate", "card_not_working", "card_linking",
     "lost_or_stolen_card", "transfer_failed", "transfer_not_received", "pending_transfer",

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from goldgate.cli.demo import sim_settings
 from goldgate.config import load_config
-from goldgate.goldens import load_goldens, write_goldens
-from goldgate.models import load_model
-from goldgate.sim import SimProcess
+from goldgate.goldens.records import load_goldens, write_goldens
+from goldgate.models.load import load_model
+from goldgate.sim.server import SimProcess
 
 N_FAIL, N_PASS = 150, 250
 OUT = Path("evals/goldens/banking77-judge-calibration.jsonl")

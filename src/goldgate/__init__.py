@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from goldgate.version import __version__
 
 __all__ = [
     "Case",
@@ -25,24 +25,24 @@ __all__ = [
     "load_model",
 ]
 
+from goldgate.engine.spec import eval
 from goldgate.errors import ConfigError, GoldenFormatError, GoldgateError, ModelCallError
-from goldgate.spec import eval
 
 if TYPE_CHECKING:
-    from goldgate.goldens import Case, load_goldens
-    from goldgate.models import Model, Prediction
+    from goldgate.goldens.records import Case, load_goldens
+    from goldgate.models.base import Model, Prediction
 
 
 def load_model(slot: str, *, project: Any = None) -> Model:
-    """The slot's current candidate (see `goldgate.models.load_model`)."""
-    from goldgate.models import load_model as _load
+    """The slot's current candidate (see `goldgate.models.load.load_model`)."""
+    from goldgate.models.load import load_model as _load
 
     return _load(slot, project=project)
 
 
 def judge(name: str, *, project: Any = None) -> Any:
-    """The named judge from `[tool.goldgate.judges]` (see `goldgate.judge.judge`)."""
-    from goldgate.judge import judge as _judge
+    """The named judge from `[tool.goldgate.judges]` (see `goldgate.judges.judge.judge`)."""
+    from goldgate.judges.judge import judge as _judge
 
     return _judge(name, project=project)
 
@@ -51,7 +51,7 @@ def __getattr__(name: str) -> Any:
     # Loaded on first use: the call-pool process imports `goldgate.*` and must reach its litellm
     # import without paying for pydantic and the goldens loader (~0.1 s on the critical path).
     if name == "Prediction":
-        from goldgate.models import Prediction
+        from goldgate.models.base import Prediction
 
         return Prediction
     if name in ("Case", "load_goldens"):

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from goldgate.argilla_stack import ArgillaStack, StackSettings
+from goldgate.argilla.stack import ArgillaStack, StackSettings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -72,7 +72,7 @@ class Project:
         return self.golden.with_name(f"{self.name}.argilla.lock.json")
 
     def write(self, records: list[dict[str, Any]]) -> None:
-        from goldgate.goldens import write_goldens
+        from goldgate.goldens.records import write_goldens
 
         write_goldens(self.golden, records)
 

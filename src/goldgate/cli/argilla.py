@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from goldgate.argilla_stack import ArgillaStack
-    from goldgate.argilla_sync import ArgillaSettings
+    from goldgate.argilla.stack import ArgillaStack
+    from goldgate.argilla.sync import ArgillaSettings
     from goldgate.config import Config
 
 
@@ -84,13 +84,13 @@ def _config() -> Config | None:
 
 
 def _settings(cfg: Config | None) -> ArgillaSettings:
-    from goldgate.argilla_sync import ArgillaSettings
+    from goldgate.argilla.sync import ArgillaSettings
 
     return ArgillaSettings.from_config(cfg)
 
 
 def _stack(args: argparse.Namespace, cfg: Config | None) -> ArgillaStack:
-    from goldgate.argilla_stack import ArgillaStack, StackSettings
+    from goldgate.argilla.stack import ArgillaStack, StackSettings
 
     state_dir = args.state_dir or _settings(cfg).state_path(cfg)
     workers = {"workers": args.workers} if getattr(args, "workers", None) else {}
@@ -133,14 +133,14 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _session(args: argparse.Namespace, cfg: Config | None):
-    from goldgate.argilla_sync import SyncSession
+    from goldgate.argilla.sync import SyncSession
 
     return SyncSession.open(_settings(cfg), cfg, golden=args.golden, dataset=args.dataset,
                             state_dir=args.state_dir)
 
 
 def _sync_status(args: argparse.Namespace, cfg: Config | None) -> int:
-    from goldgate.argilla_sync import SyncSession
+    from goldgate.argilla.sync import SyncSession
 
     report = SyncSession.open(_settings(cfg), cfg, golden=args.golden, dataset=None,
                               state_dir=args.state_dir).status()

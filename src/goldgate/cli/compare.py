@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from goldgate.compare import compare_runs, render_markdown
+    from goldgate.decide.compare import compare_runs, render_markdown
 
     cmp = compare_runs(args.base_dir, args.head_dir)
     text = (json.dumps(cmp.to_json(), indent=2, ensure_ascii=False) + "\n" if args.json

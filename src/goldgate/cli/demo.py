@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def sim_settings(config: Any) -> Any:
     """The project's `[tool.goldgate.sim]` table with key paths made absolute and an ephemeral port."""
-    from goldgate.sim import SimSettings
+    from goldgate.sim.server import SimSettings
 
     table = dict(config.sim)
     table["keys"] = [str(config.path(k)) for k in table.get("keys", [])]
@@ -41,9 +41,9 @@ def _goldgate(*args: str, env: dict[str, str], cwd: Path) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from goldgate.cli.run import OFFLINE_ENV, pytest_command
     from goldgate.config import load_config
-    from goldgate.report import render_terminal
-    from goldgate.results import load_run, new_run_id
-    from goldgate.sim import SimProcess
+    from goldgate.engine.results import load_run, new_run_id
+    from goldgate.report.terminal import render_terminal
+    from goldgate.sim.server import SimProcess
 
     cfg = load_config()
     out = args.out or cfg.path(cfg.runs) / f"demo-{new_run_id()}"

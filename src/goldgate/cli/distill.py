@@ -1,5 +1,5 @@
 """`goldgate distill` (train a student from the validation pipeline's data) and `goldgate decide`
-(swap or keep, with the evidence). Both are thin: the work is in goldgate.distill and goldgate.decision."""
+(swap or keep, with the evidence). Both are thin: the work is in goldgate.distill and goldgate.decide.decision."""
 
 from __future__ import annotations
 
@@ -73,8 +73,8 @@ def _hyper(args: argparse.Namespace) -> dict[str, Any]:
 
 def _distill(args: argparse.Namespace) -> int:
     from goldgate.config import load_config
-    from goldgate.distill.train import DistillSpec, distill
-    from goldgate.goldens import load_goldens, resolve_golden_path
+    from goldgate.goldens.records import load_goldens, resolve_golden_path
+    from goldgate.students.train import DistillSpec, distill
 
     cfg = load_config()
     golden = load_goldens(resolve_golden_path(args.goldens, goldens_dir=cfg.path(cfg.goldens), root=cfg.root),
@@ -103,7 +103,7 @@ def _distill(args: argparse.Namespace) -> int:
     rel = res.artifact.relative_to(cfg.root) if res.artifact.is_relative_to(cfg.root) else res.artifact
     print(f"artifact: {rel}/ (model_card.md, card.json)")
     if args.candidate not in cfg.candidates:
-        from goldgate.distill.train import KIND_TYPES
+        from goldgate.students.train import KIND_TYPES
 
         print(f"\nadd to pyproject.toml to evaluate it:\n\n[tool.goldgate.candidates.{args.candidate}]\n"
               f'type = "{KIND_TYPES[args.kind]}"\nartifact = "{rel}"\n'
@@ -132,8 +132,8 @@ def _setting(args: argparse.Namespace, cfg: Any, name: str, default: float) -> A
 
 def _decide(args: argparse.Namespace) -> int:
     from goldgate.config import load_config
-    from goldgate.decision import decide, write_decision
-    from goldgate.distill.evidence import gather
+    from goldgate.decide.decision import decide, write_decision
+    from goldgate.decide.evidence import gather
 
     cfg = load_config()
     current = args.llm or cfg.slot(args.slot).use

@@ -48,21 +48,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _report(head: Path, base: Path | None) -> tuple[str, Any]:
     """Markdown for the comment / summary, and the comparison when there is a base."""
-    from goldgate.results import load_run
+    from goldgate.engine.results import load_run
 
     if base is None:
-        from goldgate.report import render_markdown
+        from goldgate.report.terminal import render_markdown
 
         return render_markdown(load_run(head)), None
-    from goldgate.compare import compare_runs
-    from goldgate.compare import render_markdown as render_comparison
+    from goldgate.decide.compare import compare_runs
+    from goldgate.decide.compare import render_markdown as render_comparison
 
     cmp = compare_runs(base, head)
     return render_comparison(cmp), cmp
 
 
 def _repo(args: argparse.Namespace, token: str) -> Any:
-    from goldgate.github import GitHubError, connect, github_errors
+    from goldgate.github.swap import GitHubError, connect, github_errors
 
     if not args.repo or "/" not in args.repo:
         raise GitHubError("no repository: pass --repo owner/name or set GITHUB_REPOSITORY")
@@ -79,7 +79,7 @@ def _run_url() -> str | None:
 
 
 def _comment(args: argparse.Namespace) -> int:
-    from goldgate.github import (
+    from goldgate.github.swap import (
         GitHubError,
         marker,
         pr_number_from_env,
@@ -102,9 +102,9 @@ def _comment(args: argparse.Namespace) -> int:
 
 
 def _summary(args: argparse.Namespace) -> int:
+    from goldgate.engine.results import load_run
     from goldgate.errors import ConfigError
-    from goldgate.github import annotations, write_outputs, write_step_summary
-    from goldgate.results import load_run
+    from goldgate.github.swap import annotations, write_outputs, write_step_summary
 
     markdown, cmp = _report(args.head, args.base)
     summary = load_run(args.head)
@@ -133,7 +133,7 @@ def _summary(args: argparse.Namespace) -> int:
 
 
 def _swap_pr(args: argparse.Namespace) -> int:
-    from goldgate.github import SWAP_LABELS, load_decision, sync_swap_pr, token_from_env
+    from goldgate.github.swap import SWAP_LABELS, load_decision, sync_swap_pr, token_from_env
 
     decision = load_decision(args.decision)
     labels = (*SWAP_LABELS, *args.label)
@@ -151,7 +151,7 @@ def _swap_pr(args: argparse.Namespace) -> int:
 
 def _swap_dry_run(args: argparse.Namespace, decision: Any, labels: tuple[str, ...]) -> int:
     from goldgate.config import find_pyproject
-    from goldgate.github import SwapError, plan_swap
+    from goldgate.github.swap import SwapError, plan_swap
 
     pyproject = find_pyproject()
     if pyproject is None:

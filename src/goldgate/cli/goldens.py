@@ -49,8 +49,8 @@ def _splits() -> list[str]:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from goldgate.goldens import load_goldens, write_goldens
-    from goldgate.importing import parse_mapping, rows_to_records
+    from goldgate.goldens.importing import parse_mapping, rows_to_records
+    from goldgate.goldens.records import load_goldens, write_goldens
 
     prov: dict = {"source": args.source_kind}
     if args.annotator:
@@ -80,7 +80,7 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from goldgate.goldens import load_goldens
+    from goldgate.goldens.records import load_goldens
 
     splits = _splits()
     for f in args.files:
@@ -97,7 +97,7 @@ def _fmt(args: argparse.Namespace) -> int:
     import json
 
     from goldgate.errors import GoldenFormatError
-    from goldgate.goldens import write_goldens
+    from goldgate.goldens.records import write_goldens
 
     for f in args.files:
         records = []

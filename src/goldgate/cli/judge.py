@@ -75,8 +75,8 @@ def _print_gate(g: dict[str, Any]) -> None:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from goldgate.calibration import calibrate, check_judges
     from goldgate.config import load_config
+    from goldgate.judges.calibration import calibrate, check_judges
 
     cfg = load_config()
     record, path = calibrate(
@@ -120,8 +120,8 @@ def _rel(path: Path, root: Path) -> str:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from goldgate.calibration import check_judges
     from goldgate.config import load_config
+    from goldgate.judges.calibration import check_judges
 
     cfg = load_config()
     names = args.names or sorted(cfg.judges)
@@ -138,10 +138,10 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _rerun(args: argparse.Namespace) -> int:
-    from goldgate.calibration import check_judges
     from goldgate.config import load_config
-    from goldgate.judge import Judge, JudgeItem
-    from goldgate.results import load_cases, load_run, write_run
+    from goldgate.engine.results import load_cases, load_run, write_run
+    from goldgate.judges.calibration import check_judges
+    from goldgate.judges.judge import Judge, JudgeItem
 
     cfg = load_config()
     summary = load_run(args.run_dir)
@@ -186,8 +186,9 @@ def _rerun(args: argparse.Namespace) -> int:
 
 
 def _push(args: argparse.Namespace) -> int:
-    from goldgate.calibration import load_calibration_set, read_record, record_path
     from goldgate.config import load_config
+    from goldgate.judges.calibration import load_calibration_set
+    from goldgate.judges.record import read_record, record_path
 
     cfg = load_config()
     record = read_record(record_path(cfg, args.name))
@@ -215,7 +216,7 @@ def _push(args: argparse.Namespace) -> int:
             )
         print(f"{len(differ)} disagreements would go to Argilla dataset '{name}'")
         return 0
-    from goldgate.argilla_sync import ArgillaSettings, resolve_target
+    from goldgate.argilla.sync import ArgillaSettings, resolve_target
 
     target = resolve_target(ArgillaSettings.from_config(cfg), cfg)
     rubric = cfg.path(record["fingerprint"]["rubric"]).read_text(encoding="utf-8")
@@ -242,8 +243,8 @@ def _send_to_argilla(
 
     import argilla as rg
 
-    from goldgate.calibration import CalibrationError
-    from goldgate.llm import redact
+    from goldgate.calls.llm import redact
+    from goldgate.judges.record import CalibrationError
 
     agent = f"goldgate judge {record['judge']} {record['fingerprint']['id'][:19]}"
     try:

@@ -58,8 +58,8 @@ def latest_run(runs_dir: Path) -> Path:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from goldgate.report import render_markdown, render_terminal
-    from goldgate.results import load_run
+    from goldgate.engine.results import load_run
+    from goldgate.report.terminal import render_markdown, render_terminal
 
     run_dir = args.run_dir
     if run_dir is None:

@@ -126,7 +126,7 @@ def _config_table(no_config: bool) -> dict[str, Any]:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from goldgate.sim import SimSettings, serve
+    from goldgate.sim.server import SimSettings, serve
 
     table = _config_table(args.no_config)
     for flag, _, _ in _SCALARS:

@@ -1,0 +1,430 @@
+"""Judge calibration: how far a judge agrees with human verdicts, and the gate built on it.
+
+`calibrate` runs a judge on its calibration set (golden records whose `expected.verdict` is a human
+pass/fail) and writes a calibration record next to the evals, reviewed in git like code: Cohen's κ
+with a bootstrap 95% interval, the confusion matrix, recall on the human-fail class, the
+judge-vs-human pass-rate gap, N and the minority count, the judge's fingerprint, and each item's
+verdicts (so a later calibration can be compared item by item). `check_judges` is the gate the
+pytest plugin applies to every judge a run used; it reads only the record and the config.
+
+Judge errors count as disagreements with the human: an unusable judge must never look better.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from goldgate.config import Config
+from goldgate.errors import GoldenFormatError
+from goldgate.files import write_atomic
+from goldgate.judges.config import JudgeConfig, judge_config
+from goldgate.judges.judge import Judge, JudgeItem
+from goldgate.judges.record import SCHEMA, CalibrationError, read_record, record_path
+
+__all__ = [
+    "SCHEMA",
+    "CalibrationError",
+    "CalibrationItem",
+    "calibrate",
+    "check_judges",
+    "cohen_kappa",
+    "gate",
+    "load_calibration_set",
+    "read_record",
+    "record_path",
+]
+
+RESAMPLES = 2000
+SEED = 0
+
+
+@dataclass(frozen=True)
+class CalibrationItem:
+    """One human-verdicted example: what the judge sees, and what the human decided."""
+
+    id: str
+    item: JudgeItem
+    human: str
+
+
+def load_calibration_set(
+    config: Config, name: str, cfg: JudgeConfig | None = None
+) -> tuple[Path, str, list[CalibrationItem]]:
+    """(path, sha256, items) of the judge's calibration set; every bad record names file:line."""
+    from goldgate.goldens.records import load_goldens, resolve_golden_path
+
+    cfg = cfg or judge_config(config, name)
+    if not cfg.calibration:
+        raise CalibrationError(
+            f"{config.pyproject}: [tool.goldgate.judges.{name}] calibration: not set "
+            f"(a golden file with human verdicts)"
+        )
+    path = resolve_golden_path(
+        cfg.calibration, goldens_dir=config.path(config.goldens), root=config.root
+    )
+    golden = load_goldens(path, splits=config.splits)
+    cases = golden.split(cfg.calibration_split) if cfg.calibration_split else list(golden)
+    f = cfg.fields
+    items = []
+    for c in cases:
+        where = f"{path}:{c.line}"
+        verdict = c.expected.get("verdict")
+        if verdict not in ("pass", "fail"):
+            raise GoldenFormatError(
+                f"{where}: expected.verdict must be 'pass' or 'fail' (id {c.id!r})"
+            )
+        missing = [
+            k for k in (f.input, f.output, f.reference) if k is not None and k not in c.inputs
+        ]
+        if missing:
+            raise GoldenFormatError(
+                f"{where}: inputs has no {missing[0]!r} (set [tool.goldgate.judges.{name}] fields)"
+            )
+        ref = c.inputs[f.reference] if f.reference else None
+        item = JudgeItem(
+            _text(c.inputs[f.input]), _text(c.inputs[f.output]), None if ref is None else _text(ref)
+        )
+        items.append(CalibrationItem(c.id, item, verdict))
+    if not items:
+        raise CalibrationError(f"{path}: no records in split {cfg.calibration_split!r}")
+    return path, golden.sha256, items
+
+
+def _text(value: Any) -> str:
+    return (
+        value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    )
+
+
+# --- statistics --------------------------------------------------------------------------------
+# Each item is one cell of the 2×2 table: (human, judge) with errors already turned into
+# disagreements. Cells: 0 = pass/pass, 1 = pass/fail, 2 = fail/pass, 3 = fail/fail.
+
+
+def _cells(human: Sequence[str], judged: Sequence[str]) -> list[int]:
+    out = []
+    for h, j in zip(human, judged):
+        if j == "error":
+            j = "fail" if h == "pass" else "pass"
+        out.append((0 if h == "pass" else 2) + (0 if j == "pass" else 1))
+    return out
+
+
+def _kappa_counts(c: Sequence[int]) -> float:
+    n = sum(c)
+    if n == 0:
+        return 0.0
+    po = (c[0] + c[3]) / n
+    h_pass, j_pass = (c[0] + c[1]) / n, (c[0] + c[2]) / n
+    pe = h_pass * j_pass + (1 - h_pass) * (1 - j_pass)
+    if pe >= 1:
+        return 1.0 if po >= 1 else 0.0
+    return (po - pe) / (1 - pe)
+
+
+def _counts(cells: Sequence[int], idx: Sequence[int] | None = None) -> list[int]:
+    c = [0, 0, 0, 0]
+    for i in idx if idx is not None else range(len(cells)):
+        c[cells[i]] += 1
+    return c
+
+
+def cohen_kappa(human: Sequence[str], judged: Sequence[str]) -> float:
+    """Cohen's κ of human vs judge pass/fail verdicts (judge errors count as disagreements)."""
+    return _kappa_counts(_counts(_cells(human, judged)))
+
+
+def _percentile_ci(values: list[float]) -> list[float]:
+    values.sort()
+    lo = values[int(0.025 * (len(values) - 1))]
+    hi = values[round(0.975 * (len(values) - 1))]
+    return [round(lo, 4), round(hi, 4)]
+
+
+def kappa_interval(
+    cells: Sequence[int], resamples: int = RESAMPLES, seed: int = SEED
+) -> list[float]:
+    """Percentile bootstrap 95% interval of κ over items (seeded: the record diffs cleanly)."""
+    rng = random.Random(seed)
+    n = len(cells)
+    pop = range(n)
+    return _percentile_ci(
+        [_kappa_counts(_counts(cells, rng.choices(pop, k=n))) for _ in range(resamples)]
+    )
+
+
+def delta_kappa_interval(
+    new: Sequence[int], old: Sequence[int], resamples: int = RESAMPLES, seed: int = SEED
+) -> list[float]:
+    """Paired bootstrap 95% interval of κ(new) − κ(old): both judges resampled on the same items."""
+    rng = random.Random(seed)
+    n = len(new)
+    pop = range(n)
+    deltas = []
+    for _ in range(resamples):
+        idx = rng.choices(pop, k=n)
+        deltas.append(_kappa_counts(_counts(new, idx)) - _kappa_counts(_counts(old, idx)))
+    return _percentile_ci(deltas)
+
+
+def _stats(human: list[str], judged: list[str]) -> dict[str, Any]:
+    cells = _cells(human, judged)
+    c = _counts(cells)
+    n = len(cells)
+    h_pass = human.count("pass")
+    confusion = {
+        h: {
+            f"judge_{j}": sum(1 for a, b in zip(human, judged) if a == h and b == j)
+            for j in ("pass", "fail", "error")
+        }
+        for h in ("pass", "fail")
+    }
+    h_fail = n - h_pass
+    return {
+        "n": n,
+        "human_pass": h_pass,
+        "human_fail": h_fail,
+        "minority": min(h_pass, h_fail),
+        "judge_errors": judged.count("error"),
+        "kappa": round(_kappa_counts(c), 4),
+        "kappa_ci": kappa_interval(cells),
+        "agreement": round((c[0] + c[3]) / n, 4),
+        "fail_recall": round(confusion["fail"]["judge_fail"] / h_fail, 4) if h_fail else None,
+        "pass_rate_human": round(h_pass / n, 4),
+        "pass_rate_judge": round(judged.count("pass") / n, 4),
+        "pass_rate_gap": round((judged.count("pass") - h_pass) / n, 4),
+        "confusion": {f"human_{h}": row for h, row in confusion.items()},
+    }
+
+
+def _baseline(
+    previous: dict[str, Any] | None,
+    fingerprint_id: str,
+    humans: dict[str, str],
+    judged: dict[str, str],
+    rebaseline: bool,
+) -> dict[str, Any] | None:
+    """The judge this calibration is compared with: the previous record's judge when the
+    fingerprint changed, else the baseline the previous record already carried."""
+    if rebaseline or previous is None:
+        return None
+    if previous["fingerprint"]["id"] != fingerprint_id:
+        base = {
+            "fingerprint": previous["fingerprint"],
+            "created": previous["created"],
+            "kappa": previous["kappa"],
+            "verdicts": {it["id"]: it["judge"] for it in previous["items"]},
+        }
+    elif previous.get("baseline"):
+        base = {k: previous["baseline"][k] for k in ("fingerprint", "created", "kappa", "verdicts")}
+    else:
+        return None
+    paired = sorted(i for i in base["verdicts"] if i in judged)
+    if not paired:
+        return None
+    h = [humans[i] for i in paired]
+    new, old = (
+        _cells(h, [judged[i] for i in paired]),
+        _cells(h, [base["verdicts"][i] for i in paired]),
+    )
+    base["paired_n"] = len(paired)
+    base["delta_kappa"] = round(_kappa_counts(_counts(new)) - _kappa_counts(_counts(old)), 4)
+    base["delta_kappa_ci"] = delta_kappa_interval(new, old)
+    return base
+
+
+def calibrate(
+    config: Config, name: str, *, rebaseline: bool = False, progress: bool = True
+) -> tuple[dict[str, Any], Path]:
+    """Run the judge on its calibration set and write the record; returns (record, path)."""
+    from goldgate.version import __version__
+
+    j = Judge(name, config)
+    set_path, set_sha, items = load_calibration_set(config, name, j.cfg)
+    verdicts = j.check_many([it.item for it in items], progress=progress)
+    humans = [it.human for it in items]
+    judged = [v.verdict for v in verdicts]
+    path = record_path(config, name, j.cfg)
+    previous = read_record(path)
+    fp = j.fingerprint()
+    record: dict[str, Any] = {
+        "schema": SCHEMA,
+        "judge": name,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "goldgate_version": __version__,
+        "fingerprint": fp,
+        "calibration_set": {
+            "path": _rel(set_path, config.root),
+            "sha256": set_sha,
+            "split": j.cfg.calibration_split,
+        },
+        **_stats(humans, judged),
+        "bootstrap": {"resamples": RESAMPLES, "seed": SEED, "interval": "percentile 95%"},
+        "judge_cost_usd": round(sum(v.cost_usd for v in verdicts), 6),
+        "baseline": _baseline(
+            previous,
+            fp["id"],
+            {it.id: it.human for it in items},
+            {it.id: v.verdict for it, v in zip(items, verdicts)},
+            rebaseline,
+        ),
+        "items": [
+            {"id": it.id, "human": it.human, "judge": v.verdict, "rationale": v.rationale}
+            for it, v in sorted(zip(items, verdicts), key=lambda p: p[0].id)
+        ],
+    }
+    _write_json(path, record)
+    return record, path
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+# --- the gate ----------------------------------------------------------------------------------
+
+
+def _f(x: float) -> str:
+    return f"{x:.2f}"
+
+
+def gate(
+    name: str,
+    record: dict[str, Any] | None,
+    fingerprint: dict[str, Any],
+    cfg: JudgeConfig,
+    set_sha256: str | None = None,
+) -> dict[str, Any]:
+    """The calibration verdict for one judge, as plain data with one-line reasons."""
+    fl = cfg.floors
+    fp_id = fingerprint["id"]
+    out: dict[str, Any] = {
+        "judge": name,
+        "status": "pass",
+        "reasons": [],
+        "kappa": None,
+        "kappa_ci": None,
+        "n": 0,
+        "minority": 0,
+        "fail_recall": None,
+        "fingerprint": fp_id,
+        "calibrated": False,
+    }
+    rerun = f"run `goldgate judge calibrate {name}`"
+    if record is None:
+        why = f"judge '{name}': no calibration record for fingerprint {fp_id[:19]} ({rerun})"
+        out.update(status="fail", reasons=[why])
+        return out
+    if record["fingerprint"]["id"] != fp_id:
+        changed = [
+            k.removesuffix("_sha256")
+            for k in ("model", "rubric_sha256", "params", "protocol")
+            if record["fingerprint"].get(k) != fingerprint.get(k)
+        ]
+        why = (
+            f"judge '{name}': fingerprint {fp_id[:19]} has no calibration record "
+            f"({', '.join(changed)} changed since the record for "
+            f"{record['fingerprint']['id'][:19]}; {rerun})"
+        )
+        out.update(status="fail", reasons=[why])
+        return out
+    out.update(
+        kappa=record["kappa"],
+        kappa_ci=record["kappa_ci"],
+        n=record["n"],
+        minority=record["minority"],
+        fail_recall=record["fail_recall"],
+        calibrated=True,
+    )
+    kappa, (lo, hi) = record["kappa"], record["kappa_ci"]
+    interval = f"κ = {_f(kappa)} [95% CI {_f(lo)}, {_f(hi)}]"
+    fails: list[str] = []
+    if set_sha256 is not None and record["calibration_set"]["sha256"] != set_sha256:
+        fails.append(
+            f"judge '{name}': calibration set {record['calibration_set']['path']} changed "
+            f"since the record was made ({rerun})"
+        )
+    if kappa < fl.min_kappa:
+        fails.append(f"judge '{name}': {interval} is below the floor κ ≥ {_f(fl.min_kappa)}")
+    if lo < fl.min_kappa_lower:
+        fails.append(
+            f"judge '{name}': {interval} has its lower bound below the floor "
+            f"{_f(fl.min_kappa_lower)}"
+        )
+    recall = record["fail_recall"]
+    if recall is not None and recall < fl.min_fail_recall:
+        fails.append(
+            f"judge '{name}': fail-class recall {_f(recall)} is below the floor "
+            f"{_f(fl.min_fail_recall)} ({interval})"
+        )
+    base = record.get("baseline")
+    if base and base["delta_kappa_ci"][1] < -fl.max_kappa_drop:
+        dlo, dhi = base["delta_kappa_ci"]
+        fails.append(
+            f"judge '{name}': κ dropped against the baseline by {_f(-base['delta_kappa'])} "
+            f"(Δκ 95% CI {_f(dlo)}, {_f(dhi)}; upper bound below −{_f(fl.max_kappa_drop)}; "
+            f"{interval})"
+        )
+    insufficient = record["n"] < fl.min_n or record["minority"] < fl.min_minority
+    if fails:
+        out.update(status="fail", reasons=fails)
+    elif insufficient:
+        why = (
+            f"judge '{name}': insufficient evidence: N = {record['n']} (floor {fl.min_n}), "
+            f"minority class {record['minority']} (floor {fl.min_minority}); {interval}"
+        )
+        if fl.fail_on_insufficient:
+            out.update(status="insufficient", reasons=[why])
+        else:
+            out.update(reasons=[why + " — allowed by floors.fail_on_insufficient = false"])
+    else:
+        why = (
+            f"judge '{name}': {interval} ≥ floor {_f(fl.min_kappa)} (lower bound ≥ "
+            f"{_f(fl.min_kappa_lower)}), fail recall {_f(recall or 0)} ≥ "
+            f"{_f(fl.min_fail_recall)}, N = {record['n']}, minority {record['minority']}"
+        )
+        out["reasons"] = [why]
+    return out
+
+
+def check_judges(config: Config, names: list[str]) -> list[dict[str, Any]]:
+    """The calibration gate for each named judge, from its stored record (no model calls)."""
+    out = []
+    for name in names:
+        j = Judge(name, config)
+        set_sha = None
+        if j.cfg.calibration:
+            from goldgate.goldens.records import resolve_golden_path
+
+            p = resolve_golden_path(
+                j.cfg.calibration, goldens_dir=config.path(config.goldens), root=config.root
+            )
+            set_sha = _sha256(p)
+        out.append(
+            gate(
+                name, read_record(record_path(config, name, j.cfg)), j.fingerprint(), j.cfg, set_sha
+            )
+        )
+    return out
+
+
+def _sha256(path: Path) -> str | None:
+    import hashlib
+
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None

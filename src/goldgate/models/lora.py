@@ -1,0 +1,91 @@
+"""Serving transformers + peft students: the base model plus the saved adapter (and head).
+
+Training lives in `goldgate.students.lora`; this is what `load_model` needs at run time. torch,
+transformers and peft are imported inside the backends, never at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from goldgate.errors import GoldgateError
+
+__all__ = ["PROMPT", "LoraCausalBackend", "LoraClassifierBackend", "LoraError", "base_ref", "load_pretrained"]
+
+PROMPT = "### Input:\n{text}\n### Output:\n"
+
+
+class LoraError(GoldgateError):
+    """A base model or adapter could not be loaded or trained."""
+
+
+def base_ref(base: str) -> str:
+    """Local directories are recorded absolute, so the artifact loads from any working directory."""
+    p = Path(base)
+    return str(p.resolve()) if p.exists() else base
+
+
+def load_pretrained(loader: Any, ref: str, **kwargs: Any) -> Any:
+    try:
+        return loader.from_pretrained(ref, **kwargs)
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise LoraError(f"cannot load '{ref}' with {loader.__name__}: {first}") from None
+
+
+class LoraClassifierBackend:
+    """Base model + saved adapter and head; the confidence is the top softmax probability."""
+
+    batch_size = 16
+
+    def __init__(self, artifact: Path, card: dict[str, Any]):
+        from peft import PeftModel
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        self.labels: list[str] = card["labels"]
+        self.max_length = int(card.get("params", {}).get("max_length", 64))
+        self.tok = load_pretrained(AutoTokenizer, str(artifact / "tokenizer"))
+        base = load_pretrained(AutoModelForSequenceClassification, card["base_model"], num_labels=len(self.labels),
+                     id2label=dict(enumerate(self.labels)), label2id={lab: i for i, lab in enumerate(self.labels)})
+        base.config.pad_token_id = self.tok.pad_token_id
+        self.model = PeftModel.from_pretrained(base, str(artifact / "adapter")).eval()
+
+    def predict_texts(self, texts: list[str]) -> list[tuple[str, float | None]]:
+        import torch
+
+        enc = self.tok(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+        with torch.no_grad():
+            probs = self.model(**enc).logits.softmax(-1)
+        conf, idx = probs.max(-1)
+        return [(self.labels[i], float(c)) for i, c in zip(idx.tolist(), conf.tolist())]
+
+
+class LoraCausalBackend:
+    """Greedy generation after the training prompt, one input at a time (no padding subtleties)."""
+
+    batch_size = 1
+
+    def __init__(self, artifact: Path, card: dict[str, Any]):
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        params = card.get("params", {})
+        self.prompt = params.get("prompt", PROMPT)
+        self.max_new_tokens = int(params.get("max_new_tokens", 32))
+        self.tok = load_pretrained(AutoTokenizer, str(artifact / "tokenizer"))
+        base = load_pretrained(AutoModelForCausalLM, card["base_model"])
+        self.model = PeftModel.from_pretrained(base, str(artifact / "adapter")).eval()
+
+    def predict_texts(self, texts: list[str]) -> list[tuple[str, float | None]]:
+        import torch
+
+        out = []
+        for text in texts:
+            ids = self.tok(self.prompt.format(text=text), add_special_tokens=False, return_tensors="pt")
+            with torch.no_grad():
+                gen = self.model.generate(**ids, max_new_tokens=self.max_new_tokens, do_sample=False,
+                                          eos_token_id=self.tok.eos_token_id, pad_token_id=self.tok.pad_token_id)
+            new = gen[0, ids["input_ids"].shape[1]:]
+            out.append((self.tok.decode(new, skip_special_tokens=True).strip(), None))
+        return out
