@@ -32,9 +32,11 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.core-installed
 	$(BIN)/goldgate demo
 
+# The import-linter contracts (pyproject.toml) first: a layering break fails fast.
 # The Argilla integration tests share one server (one of them restarts it), so they run apart from
 # the xdist run; without a running stack they skip (in CI, `.ci/run` starts it and they must pass).
 test: $(VENV)/.dev-installed
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 --ignore=tests/argilla $(PYTEST_ARGS)
 	$(BIN)/python -m pytest tests/argilla -p no:xdist $(PYTEST_ARGS)
 
@@ -43,6 +45,7 @@ bench: $(VENV)/.dev-installed
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 
 # Never .goldgate/argilla: the local Argilla's database holds people's annotations.
 clean:

@@ -64,7 +64,7 @@ def main() -> int:
     from goldgate.cli.demo import sim_settings
     from goldgate.config import load_config
     from goldgate.goldens.records import load_goldens
-    from goldgate.sim.server import SimProcess
+    from goldgate.sim.process import SimProcess
 
     config = load_config(ROOT)
     golden = load_goldens(config.path("evals/goldens/banking77.jsonl"))

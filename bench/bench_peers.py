@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _project import ENV, LABELS, bare_litellm, make_project, text, timed
 
 from goldgate.errors import GoldgateError
-from goldgate.sim.server import SimProcess, SimSettings
+from goldgate.sim.process import SimProcess
+from goldgate.sim.settings import SimSettings
 
 HERE = Path(__file__).resolve().parent
 DEEPEVAL_PY = HERE / ".venv-deepeval" / "bin" / "python"

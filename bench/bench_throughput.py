@@ -18,7 +18,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _project import bare_litellm, make_project, timed
 
-from goldgate.sim.server import SimProcess, SimSettings
+from goldgate.sim.process import SimProcess
+from goldgate.sim.settings import SimSettings
 
 PYTEST = [sys.executable, "-m", "pytest", "-q", "--tb=no", "-rN", "-p", "no:cacheprovider", "--goldgate-no-progress"]
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from support import golden_records, write_jsonl
 
-from goldgate.sim.server import SimProcess, SimSettings
+from goldgate.sim.process import SimProcess
+from goldgate.sim.settings import SimSettings
 
 pytest_plugins = ["pytester"]
 

@@ -20,7 +20,7 @@ LOW_FLOORS = "min_kappa = 0.3\nmin_kappa_lower = 0.2\nmin_fail_recall = 0.5"
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[Any]:
-    from goldgate.sim.server import SimProcess
+    from goldgate.sim.process import SimProcess
 
     with SimProcess(sim_settings()) as s:
         yield s

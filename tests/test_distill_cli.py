@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from goldgate.sim.server import SimProcess, SimSettings
+from goldgate.sim.process import SimProcess
+from goldgate.sim.settings import SimSettings
 from goldgate.students.dataset import text_hash
 
 REPO = Path(__file__).resolve().parents[1]

@@ -17,7 +17,8 @@ from support import eval_source, golden_records, make_project, summary_of, write
 
 from goldgate.calls.base import CallRequest
 from goldgate.calls.llm import LLMClient
-from goldgate.sim.server import SimProcess, SimSettings
+from goldgate.sim.process import SimProcess
+from goldgate.sim.settings import SimSettings
 
 PYTEST = [sys.executable, "-m", "pytest", "evals", "-q", "--tb=no", "-rN", "-p", "no:cacheprovider"]
 

@@ -9,15 +9,8 @@ import pytest
 from github_standin import GitHubStandIn
 from test_compare import FINGERPRINTS, goldgate, make_run
 
-from goldgate.github.swap import (
-    BODY_LIMIT,
-    GitHubError,
-    connect,
-    fit_markdown,
-    github_errors,
-    marker,
-    upsert_comment,
-)
+from goldgate.github.client import GitHubError, connect, github_errors
+from goldgate.github.comment import BODY_LIMIT, fit_markdown, marker, upsert_comment
 
 TOKEN = "ghs_standinTOKEN0123456789abcdef"
 READ_ONLY = "ghs_readonlyTOKEN0123456789abcdef"

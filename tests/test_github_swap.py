@@ -12,15 +12,9 @@ import pytest
 from github_standin import GitHubStandIn
 from test_compare import goldgate
 
-from goldgate.github.swap import (
-    GitHubError,
-    SwapError,
-    connect,
-    edit_pyproject,
-    github_errors,
-    load_decision,
-    sync_swap_pr,
-)
+from goldgate.github.client import GitHubError, connect, github_errors
+from goldgate.github.pyproject_edit import SwapError, edit_pyproject
+from goldgate.github.swap import load_decision, sync_swap_pr
 
 TOKEN = "ghs_swapTOKEN0123456789abcdef"
 BRANCH = "goldgate/swap-router"

@@ -114,7 +114,7 @@ def make_project(
 
 
 def sim_settings(**overrides: Any) -> Any:
-    from goldgate.sim.server import SimSettings
+    from goldgate.sim.settings import SimSettings
 
     base: dict[str, Any] = {
         "keys": [BANKING77],
@@ -162,7 +162,7 @@ def pytest_run(cwd: Path, url: str, out: Path) -> subprocess.CompletedProcess[st
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[Any]:
-    from goldgate.sim.server import SimProcess
+    from goldgate.sim.process import SimProcess
 
     with SimProcess(sim_settings()) as s:
         yield s
@@ -183,7 +183,7 @@ ITEMS = [
 def test_unparseable_answer_is_an_error_never_a_pass(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from goldgate.sim.server import SimProcess
+    from goldgate.sim.process import SimProcess
 
     root = make_project(tmp_path / "p")
     with SimProcess(sim_settings(judge_garbage_rate=1.0)) as garbage:
@@ -198,7 +198,7 @@ def test_unparseable_answer_is_an_error_never_a_pass(
 
 
 def test_unparseable_verdict_marks_the_case_not_passed_in_an_eval(tmp_path: Path) -> None:
-    from goldgate.sim.server import SimProcess
+    from goldgate.sim.process import SimProcess
 
     root = make_project(tmp_path / "p", n_cases=10)
     with SimProcess(sim_settings(judge_garbage_rate=1.0)) as garbage:

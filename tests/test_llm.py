@@ -7,7 +7,7 @@ import threading
 
 from goldgate.calls.base import CallRequest
 from goldgate.calls.llm import LLMClient
-from goldgate.sim.server import SimProcess
+from goldgate.sim.process import SimProcess
 
 
 def _req(model: str, url: str, i: int) -> CallRequest:

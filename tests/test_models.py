@@ -10,7 +10,8 @@ from support import LABELS, eval_source, make_project, run_cli
 from goldgate import load_model
 from goldgate.calls.base import cache_key
 from goldgate.models.base import parse_label
-from goldgate.sim.server import SimProcess, SimSettings
+from goldgate.sim.process import SimProcess
+from goldgate.sim.settings import SimSettings
 
 
 @pytest.mark.parametrize(

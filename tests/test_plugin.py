@@ -105,7 +105,8 @@ def test_bodies_run_as_answers_land_and_x_stops_the_calls_left(pytester: pytest.
     instead of after every call, and no worker goes on calling once pytest has stopped."""
     import time
 
-    from goldgate.sim.server import SimProcess, SimSettings
+    from goldgate.sim.process import SimProcess
+    from goldgate.sim.settings import SimSettings
 
     make_project(pytester.path)
     py = pytester.path / "pyproject.toml"
@@ -140,7 +141,8 @@ def _ahead(request):
 
 
 def test_errors_are_counted_separately_and_gate_on_error_rate(pytester: pytest.Pytester, monkeypatch, sim_key) -> None:
-    from goldgate.sim.server import SimProcess, SimSettings
+    from goldgate.sim.process import SimProcess
+    from goldgate.sim.settings import SimSettings
 
     make_project(pytester.path, timeout_s=2, max_retries=1)
     pytester.makepyfile(test_evals=eval_source(min_pass_rate=0.0))

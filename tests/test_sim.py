@@ -20,10 +20,12 @@ import pytest
 
 import goldgate.sim.server
 from goldgate.errors import ConfigError, GoldenFormatError
-from goldgate.sim.server import SimProcess, SimSettings, build_app, running
+from goldgate.sim.process import SimProcess
+from goldgate.sim.server import build_app, running
+from goldgate.sim.settings import SimSettings
 
 T = TypeVar("T")
-SRC = Path(goldgate.sim.server.__file__).resolve().parents[1]
+SRC = Path(goldgate.sim.server.__file__).resolve().parents[2]
 LABELS = [
     "card_arrival", "card_delivery_estimate", "card_not_working", "card_linking",
     "lost_or_stolen_card", "transfer_failed", "transfer_not_received", "pending_transfer",

@@ -17,7 +17,7 @@ from goldgate.cli.demo import sim_settings
 from goldgate.config import load_config
 from goldgate.goldens.records import load_goldens, write_goldens
 from goldgate.models.load import load_model
-from goldgate.sim.server import SimProcess
+from goldgate.sim.process import SimProcess
 
 N_FAIL, N_PASS = 150, 250
 OUT = Path("evals/goldens/banking77-judge-calibration.jsonl")

@@ -44,7 +44,7 @@ __all__ = [
 SERVER_PINS = ("argilla-server==2.8.0", "click==8.1.8", "osmem-server==0.1.6")
 USERNAME = "argilla"  # the owner user `create_default` makes; its workspace has the same name
 _START_ORDER = ("redis", "osmem", "server")
-LAUNCHER = Path(__file__).with_name("argilla_server_launch.py")  # runs in the server venv
+LAUNCHER = Path(__file__).with_name("server_launch.py")  # runs in the server venv
 
 
 class StackError(GoldgateError):

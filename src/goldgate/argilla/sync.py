@@ -10,362 +10,42 @@ mid-pull leaves the files as they were. The argilla SDK is imported only inside 
 
 from __future__ import annotations
 
-import hashlib
 import json
-import logging
-import os
-import re
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
+from goldgate.argilla.agreement import Decision, decide, decode_answer, krippendorff_alpha
+from goldgate.argilla.lock import Lock, content_hash, load_lock, local_hash, lock_path, save_lock
+from goldgate.argilla.schema import (
+    Schema,
+    check_remote_schema,
+    infer_schema,
+    settings_for,
+)
+from goldgate.argilla.settings import (
+    ArgillaSettings,
+    ArgillaSyncError,
+    Rule,
+    Target,
+    resolve_target,
+    sdk,
+)
 from goldgate.config import DEFAULT_SPLITS
-from goldgate.errors import ConfigError, GoldgateError
-from goldgate.files import read_versioned_if_any, write_atomic
-from goldgate.goldens.records import PROVENANCE_SOURCES, Case, GoldenSet
+from goldgate.errors import ConfigError
+from goldgate.goldens.records import Case, GoldenSet
 
 if TYPE_CHECKING:
     import argilla as rg
 
     from goldgate.config import Config
 
-__all__ = [
-    "ArgillaSettings",
-    "ArgillaSyncError",
-    "Decision",
-    "Lock",
-    "QuestionSpec",
-    "Schema",
-    "StatusReport",
-    "SyncResult",
-    "SyncSession",
-    "Target",
-    "decide",
-    "infer_schema",
-    "krippendorff_alpha",
-    "lock_path",
-]
+__all__ = ["StatusReport", "SyncResult", "SyncSession"]
 
-LOCK_SCHEMA = "goldgate.argilla-lock/v1"
 GOLDEN_AGENT = "goldgate:expected"  # suggestions that show the current golden label, not an LLM's
-Rule = Literal["majority", "unanimous"]
-_NAME_OK = re.compile(r"[^a-z0-9_-]+")
-
-
-class ArgillaSyncError(GoldgateError):
-    """Argilla is unreachable, refused us, or holds a dataset that does not match the golden."""
-
-
-class ArgillaSettings(BaseModel):
-    """`[tool.goldgate.argilla]`: where Argilla is and how answers combine."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    url: str | None = None  # "local" or absent → the stack from `goldgate argilla up`
-    api_key_env: str = "ARGILLA_API_KEY"
-    workspace: str = "argilla"
-    state_dir: str = ".goldgate/argilla"
-    rule: Rule = "majority"
-    min_submitted: int = Field(default=1, ge=1)
-    # Batches of 500 records in flight at once: Argilla spends ~10 ms of Python per record, so a push
-    # goes only as fast as the server processes it is spread over.
-    push_concurrency: int = Field(default=4, ge=1, le=16)
-
-    @classmethod
-    def from_config(cls, cfg: Config | None) -> ArgillaSettings:
-        try:
-            return cls.model_validate(cfg.argilla if cfg else {})
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            key = ".".join(str(p) for p in err["loc"])
-            raise ConfigError(f"{cfg.pyproject if cfg else 'pyproject.toml'}: [tool.goldgate.argilla] "
-                              f"{key}: {err['msg']}") from None
-
-    def state_path(self, cfg: Config | None) -> Path:
-        return cfg.path(self.state_dir) if cfg else Path(self.state_dir).resolve()
-
-
-@dataclass(frozen=True)
-class Target:
-    url: str
-    api_key: str = field(repr=False)
-    key_source: str  # where the key came from, for error messages (never the key itself)
-    workspace: str
-
-
-def resolve_target(settings: ArgillaSettings, cfg: Config | None, state_dir: Path | None = None) -> Target:
-    """The Argilla to talk to: the configured URL + key from the environment, or the local stack."""
-    from goldgate.argilla.stack import ArgillaStack, StackSettings
-
-    if settings.url and settings.url != "local":
-        key = os.environ.get(settings.api_key_env)
-        if not key:
-            raise ArgillaSyncError(f"environment variable {settings.api_key_env} (the Argilla API key for "
-                                   f"{settings.url}) is not set")
-        return Target(settings.url.rstrip("/"), key, f"${settings.api_key_env}", settings.workspace)
-    stack = ArgillaStack(StackSettings(state_dir=state_dir or settings.state_path(cfg)))
-    status = stack.status()
-    if not status.running or not status.url:
-        raise ArgillaSyncError("no Argilla to talk to: start the local one with `goldgate argilla up`, or set "
-                               "[tool.goldgate.argilla] url and api_key_env")
-    return Target(status.url, stack.credentials().api_key, str(stack.credentials_file), settings.workspace)
-
-
-# -- schema ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class QuestionSpec:
-    """One Argilla question, answering one key of `expected`."""
-
-    name: str
-    key: str
-    kind: Literal["label", "multi_label", "text", "rating"]
-    labels: tuple[Any, ...] = ()
-
-
-@dataclass(frozen=True)
-class Schema:
-    fields: dict[str, str]  # Argilla field name → inputs key
-    questions: tuple[QuestionSpec, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"fields": self.fields, "questions": [asdict(q) for q in self.questions]}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Schema:
-        return cls(dict(data["fields"]), tuple(
-            QuestionSpec(q["name"], q["key"], q["kind"], tuple(q["labels"])) for q in data["questions"]))
-
-    def question_for(self, key: str) -> QuestionSpec | None:
-        return next((q for q in self.questions if q.key == key), None)
-
-
-def _argilla_name(key: str, taken: set[str]) -> str:
-    base = _NAME_OK.sub("_", key.lower()).strip("_") or "field"
-    name, n = base, 2
-    while name in taken:
-        name, n = f"{base}_{n}", n + 1
-    taken.add(name)
-    return name
-
-
-def infer_schema(cases: Iterable[Case], *, labels: list[str] | None = None, label_key: str = "label") -> Schema:
-    """Fields from the inputs, one question per `expected` key, its type read from the values."""
-    cases = list(cases)
-    taken: set[str] = set()
-    input_keys = list(dict.fromkeys(k for c in cases for k in c.inputs))
-    fields = {_argilla_name(k, taken): k for k in input_keys}
-    expected_keys = list(dict.fromkeys(k for c in cases for k in c.expected))
-    if labels and label_key not in expected_keys:
-        expected_keys.append(label_key)
-    questions = []
-    for key in expected_keys:
-        values = [c.expected[key] for c in cases if key in c.expected]
-        questions.append(_question(key, values, labels if key == label_key else None, taken))
-    if not questions:
-        raise ArgillaSyncError("the golden has no expected values to ask about; pass --slot to name a label set")
-    return Schema(fields, tuple(questions))
-
-
-def _question(key: str, values: list[Any], labels: list[str] | None, taken: set[str]) -> QuestionSpec:
-    name = _argilla_name(key, taken)
-    if values and all(isinstance(v, list) for v in values):
-        found = sorted({str(x) for v in values for x in v} | set(labels or ()))
-        return QuestionSpec(name, key, "multi_label", tuple(found))
-    if values and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 10 for v in values):
-        return QuestionSpec(name, key, "rating", tuple(range(min(1, *values), max(5, *values) + 1)))
-    strings = [v for v in values if isinstance(v, str)]
-    if len(strings) != len(values):
-        raise ArgillaSyncError(f"expected.{key}: mixed value types; Argilla needs one question type per key")
-    found = sorted(set(strings) | set(labels or ()))
-    if labels or (2 <= len(found) <= 200 and max(map(len, found)) <= 100):
-        return QuestionSpec(name, key, "label", tuple(found))
-    return QuestionSpec(name, key, "text")
-
-
-def _settings_for(schema: Schema, splits: list[str], min_submitted: int) -> rg.Settings:
-    rg = _sdk()
-
-    questions: list[Any] = []
-    for q in schema.questions:
-        if q.kind == "label":
-            questions.append(rg.LabelQuestion(name=q.name, title=q.key, labels=list(q.labels)))
-        elif q.kind == "multi_label":
-            questions.append(rg.MultiLabelQuestion(name=q.name, title=q.key, labels=list(q.labels)))
-        elif q.kind == "rating":
-            questions.append(rg.RatingQuestion(name=q.name, title=q.key, values=list(q.labels)))
-        else:
-            questions.append(rg.TextQuestion(name=q.name, title=q.key))
-    return rg.Settings(
-        fields=[rg.TextField(name=n, title=k) for n, k in schema.fields.items()],
-        questions=questions,
-        metadata=[rg.TermsMetadataProperty(name="split", options=list(splits)),
-                  rg.TermsMetadataProperty(name="source", options=list(PROVENANCE_SOURCES))],
-        distribution=rg.TaskDistribution(min_submitted=min_submitted),
-        allow_extra_metadata=False,
-    )
-
-
-def _check_remote_schema(schema: Schema, dataset: rg.Dataset, golden: str) -> None:
-    """Raise one line naming the first difference between the local schema and the remote dataset."""
-    kinds = {"LabelQuestion": "label", "MultiLabelQuestion": "multi_label", "TextQuestion": "text",
-             "RatingQuestion": "rating"}
-    remote_fields = {f.name for f in dataset.settings.fields}
-    remote_q = {q.name: q for q in dataset.settings.questions}
-    where = f"schema mismatch between {golden} and Argilla dataset '{dataset.name}'"
-    for name in schema.fields:
-        if name not in remote_fields:
-            raise ArgillaSyncError(f"{where}: field '{name}' is missing remotely (remote has "
-                                   f"{', '.join(sorted(remote_fields))})")
-    for q in schema.questions:
-        rq = remote_q.get(q.name)
-        if rq is None:
-            raise ArgillaSyncError(f"{where}: question '{q.name}' is missing remotely")
-        rkind = kinds.get(type(rq).__name__, type(rq).__name__)
-        if rkind != q.kind:
-            raise ArgillaSyncError(f"{where}: question '{q.name}' is {rkind} remotely, {q.kind} locally")
-        if q.kind in ("label", "multi_label"):
-            missing = sorted(set(q.labels) - set(rq.labels))
-            if missing:
-                raise ArgillaSyncError(f"{where}: question '{q.name}' lacks label(s) {', '.join(missing[:5])} "
-                                       "remotely (push to a new --dataset)")
-
-
-# -- lock -----------------------------------------------------------------------------------------
-
-
-@dataclass
-class Lock:
-    url: str
-    workspace: str
-    dataset: str
-    dataset_id: str
-    schema: dict[str, Any]
-    pulled_at: str | None = None  # server `updated_at` watermark of the last pull
-    records: dict[str, dict[str, str]] = field(default_factory=dict)  # id → {local, remote, sent}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"lock": LOCK_SCHEMA, **asdict(self), "records": dict(sorted(self.records.items()))}
-
-
-def lock_path(golden_path: Path) -> Path:
-    return golden_path.with_name(f"{golden_path.stem}.argilla.lock.json")
-
-
-def _load_lock(path: Path) -> Lock | None:
-    data = read_versioned_if_any(path, schema=LOCK_SCHEMA, key="lock", error=ArgillaSyncError,
-                                 missing="delete the lock file to sync from scratch")
-    if data is None:
-        return None
-    return Lock(data["url"], data["workspace"], data["dataset"], data["dataset_id"], data["schema"],
-                data.get("pulled_at"), data.get("records", {}))
-
-
-def _save_lock(path: Path, lock: Lock) -> None:
-    write_atomic(path, json.dumps(lock.to_dict(), indent=1, ensure_ascii=False) + "\n")
-
-
-def _hash(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
-
-
-def _local_hash(rec: dict[str, Any]) -> str:
-    return _hash([rec["inputs"], rec["expected"], rec["metadata"].get("split")])
-
-
-# -- remote decisions -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What the submitted/discarded responses of one record say, after the agreement rule."""
-
-    kind: Literal["none", "labelled", "discarded", "disagree"]
-    expected: dict[str, Any] = field(default_factory=dict)
-    annotators: tuple[str, ...] = ()
-    votes: dict[str, list[Any]] = field(default_factory=dict)  # question key → each submitted value
-
-    @property
-    def hash(self) -> str:
-        return "" if self.kind == "none" else _hash([self.kind, self.expected, sorted(self.annotators)])
-
-
-def _decode(q: QuestionSpec, value: Any) -> Any:
-    if q.kind == "multi_label":
-        return sorted(value or [])
-    if q.kind == "rating":
-        return int(value)
-    return value
-
-
-def decide(responses: list[tuple[str, str, str | None, Any]], schema: Schema, rule: Rule, min_submitted: int) -> Decision:
-    """Combine `(user, status, question, value)` responses into one decision; drafts are ignored."""
-    status: dict[str, str] = {}
-    values: dict[str, dict[str, Any]] = {}
-    for user, st, question, value in responses:
-        if st == "draft":
-            continue
-        status[user] = st
-        if st == "submitted" and question is not None:
-            values.setdefault(user, {})[question] = value
-    submitted = sorted(u for u, s in status.items() if s == "submitted")
-    discarded = sorted(u for u, s in status.items() if s == "discarded")
-    if not submitted and not discarded:
-        return Decision("none")
-    drop = len(discarded) == len(status) if rule == "unanimous" else len(discarded) > len(submitted)
-    if drop and len(discarded) >= min_submitted:
-        return Decision("discarded", annotators=tuple(discarded))
-    if len(submitted) < min_submitted:
-        return Decision("none")
-    if rule == "unanimous" and discarded:
-        return Decision("disagree", annotators=tuple(submitted))
-    expected: dict[str, Any] = {}
-    votes: dict[str, list[Any]] = {}
-    for q in schema.questions:
-        answers = [_decode(q, values[u][q.name]) for u in submitted if q.name in values[u]]
-        if answers:
-            votes[q.key] = answers
-            top, n = Counter(json.dumps(a, sort_keys=True) for a in answers).most_common(1)[0]
-            if n == len(answers) or (rule == "majority" and n * 2 > len(answers)):
-                expected[q.key] = json.loads(top)
-    if len(expected) < len(votes):
-        return Decision("disagree", annotators=tuple(submitted), votes=votes)
-    return Decision("labelled", expected, tuple(submitted), votes)
-
-
-def krippendorff_alpha(units: Iterable[list[Any]]) -> float | None:
-    """Nominal Krippendorff's α over units coded by two or more annotators (None when undefined)."""
-    coincid: Counter[tuple[str, str]] = Counter()
-    for unit in units:
-        vals = [json.dumps(v, sort_keys=True) for v in unit]
-        m = len(vals)
-        if m < 2:
-            continue
-        for i, a in enumerate(vals):
-            for j, b in enumerate(vals):
-                if i != j:
-                    coincid[(a, b)] += 1 / (m - 1)
-    n_c: Counter[str] = Counter()
-    for (a, _b), w in coincid.items():
-        n_c[a] += w
-    n = sum(n_c.values())
-    if n <= 1:
-        return None
-    observed = sum(w for (a, b), w in coincid.items() if a != b)
-    expected = (n * n - sum(v * v for v in n_c.values())) / (n - 1)
-    if expected == 0:
-        return 1.0 if observed == 0 else None
-    return 1 - observed / expected
-
-
-# -- results --------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -464,7 +144,7 @@ class SyncSession:
         goldens_dir = cfg.path(cfg.goldens) if cfg else root
         path = resolve_golden_path(golden, goldens_dir=goldens_dir, root=root)
         target = resolve_target(settings, cfg, state_dir)
-        lock = _load_lock(lock_path(path))
+        lock = load_lock(lock_path(path))
         return cls(settings, cfg, path, target, dataset or (lock.dataset if lock else path.stem))
 
     # -- public operations ----------------------------------------------------------------------
@@ -481,7 +161,7 @@ class SyncSession:
             if entry is None:
                 report.local_only.append(cid)
                 continue
-            lchanged = _local_hash(rec) != entry["local"]
+            lchanged = local_hash(rec) != entry["local"]
             r = remote.get(cid)
             rchanged = r is not None and r.decision.hash != entry["remote"] and r.decision.kind != "disagree"
             if lchanged and rchanged:
@@ -538,8 +218,8 @@ class SyncSession:
         remote = self._fetch(lock, schema=schema, since=lock.pulled_at) if lock.records else {}
         batch, entries = [], {}
         for case in cases:
-            local, entry = _local_hash(case.to_record()), lock.records.get(case.id)
-            sent, suggested = _hash([local, case.provenance.get("source")]), _suggestion_hash(sugg[case.id])
+            local, entry = local_hash(case.to_record()), lock.records.get(case.id)
+            sent, suggested = content_hash([local, case.provenance.get("source")]), _suggestion_hash(sugg[case.id])
             if entry and entry.get("sent") == sent and (not suggested or entry.get("suggested") == suggested):
                 result.unchanged += 1
                 continue
@@ -554,7 +234,7 @@ class SyncSession:
         self._log(dataset, batch, "pushing")
         lock.records.update(entries)
         result.sent = len(batch)
-        _save_lock(self.lock_file, lock)
+        save_lock(self.lock_file, lock)
 
     def pull(self, *, rule: Rule | None = None, min_submitted: int | None = None, prefer: str | None = None,
              full: bool = False) -> SyncResult:
@@ -568,7 +248,7 @@ class SyncSession:
         if lock is None:
             raise ArgillaSyncError(f"{self.lock_file}: no lock for this golden; run `goldgate argilla push` first")
         schema = Schema.from_dict(lock.schema)
-        _check_remote_schema(schema, dataset, str(self.golden_path))
+        check_remote_schema(schema, dataset, str(self.golden_path))
         since = None if full else lock.pulled_at
         remote = self._fetch(lock, schema=schema, rule=rule, min_submitted=min_submitted, since=since)
         result = SyncResult("pull", self._where())
@@ -588,7 +268,7 @@ class SyncSession:
                 result.disagreements.append(cid)
                 continue
             local = records.get(cid)
-            lchanged = local is not None and entry is not None and _local_hash(local) != entry["local"]
+            lchanged = local is not None and entry is not None and local_hash(local) != entry["local"]
             if lchanged and prefer != "remote":
                 if prefer == "local":
                     entry["remote"] = r.decision.hash
@@ -608,8 +288,8 @@ class SyncSession:
             records[cid] = new
             # What Argilla holds for this record now matches the golden: a plain push has nothing to send.
             case = Case(cid, new["inputs"], new["expected"], new["metadata"], new["provenance"])
-            lock.records[cid] = {"local": _local_hash(new), "remote": r.decision.hash,
-                                 "sent": _hash([_local_hash(new), new["provenance"].get("source")]),
+            lock.records[cid] = {"local": local_hash(new), "remote": r.decision.hash,
+                                 "sent": content_hash([local_hash(new), new["provenance"].get("source")]),
                                  "suggested": _suggestion_hash(self._suggestions(case, schema, None, "label"))}
         result.unchanged = len(records) - result.updated - result.added
         result.agreement = {k: (krippendorff_alpha(v), len(v)) for k, v in units.items()}
@@ -618,7 +298,7 @@ class SyncSession:
         if remote:
             lock.pulled_at = min(unresolved) if unresolved else max(r.updated_at for r in remote.values())
         write_goldens(self.golden_path, records.values())
-        _save_lock(self.lock_file, lock)
+        save_lock(self.lock_file, lock)
         return result
 
     # -- golden side ----------------------------------------------------------------------------
@@ -652,7 +332,7 @@ class SyncSession:
         return out
 
     def _record(self, case: Case, schema: Schema, sugg: dict[str, tuple[Any, str | None, float | None]]) -> rg.Record:
-        rg = _sdk()
+        rg = sdk()
 
         fields = {n: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
                   for n, k in schema.fields.items() if (v := case.inputs.get(k)) is not None}
@@ -671,7 +351,7 @@ class SyncSession:
             value, agent = r.suggestions.get(q.name, (None, None))
             if agent in (None, GOLDEN_AGENT) or q.key not in r.decision.expected:
                 continue
-            (validated if _decode(q, value) == r.decision.expected[q.key] else corrected).append((q.key, value, agent))
+            (validated if decode_answer(q, value) == r.decision.expected[q.key] else corrected).append((q.key, value, agent))
         if local is None:
             inputs = {k: r.fields.get(n) for n, k in schema.fields.items() if n in r.fields}
             local = {"id": r.id, "inputs": inputs, "expected": {},
@@ -691,7 +371,7 @@ class SyncSession:
     @property
     def client(self) -> rg.Argilla:
         if self._client is None:
-            rg = _sdk()
+            rg = sdk()
 
             import httpx
 
@@ -752,14 +432,14 @@ class SyncSession:
         return ds
 
     def _ensure_dataset(self, schema: Schema) -> rg.Dataset:
-        rg = _sdk()
+        rg = sdk()
 
         ds = self._dataset(required=False)
         if ds is not None:
-            _check_remote_schema(schema, ds, str(self.golden_path))
+            check_remote_schema(schema, ds, str(self.golden_path))
             return ds
         splits = self.cfg.splits if self.cfg else list(DEFAULT_SPLITS)
-        settings = _settings_for(schema, splits, self.settings.min_submitted)
+        settings = settings_for(schema, splits, self.settings.min_submitted)
         with self._errors("creating the dataset"):
             return rg.Dataset(name=self.dataset_name, workspace=self._workspace(), settings=settings,
                               client=self.client).create()
@@ -769,7 +449,7 @@ class SyncSession:
 
     def _lock_for(self, dataset: rg.Dataset | None) -> Lock | None:
         """The lock, if it describes this very dataset (a recreated dataset starts a fresh lock)."""
-        lock = _load_lock(self.lock_file)
+        lock = load_lock(self.lock_file)
         if lock is None or dataset is None or lock.dataset_id != str(dataset.id):
             return None
         return lock
@@ -797,7 +477,7 @@ class SyncSession:
     def _fetch(self, lock: Lock, *, schema: Schema, rule: Rule | None = None, min_submitted: int | None = None,
                since: str | None = None) -> dict[str, _Remote]:
         """Remote records updated since `since` (all when None), each with its decision."""
-        rg = _sdk()
+        rg = sdk()
 
         dataset = self._dataset(required=True)
         rule = rule or self.settings.rule
@@ -833,16 +513,8 @@ def _responses(rec: Any) -> list[tuple[str, str, str | None, Any]]:
 
 def _suggestion_hash(sugg: dict[str, tuple[Any, str | None, float | None]]) -> str:
     """What a push suggested for one record ("" for nothing): re-sent only when this changes."""
-    return _hash(sorted((k, json.dumps(v), a, sc) for k, (v, a, sc) in sugg.items())) if sugg else ""
+    return content_hash(sorted((k, json.dumps(v), a, sc) for k, (v, a, sc) in sugg.items())) if sugg else ""
 
-
-def _sdk() -> Any:
-    """The argilla SDK, imported on first use, with its own tqdm bars and chatter silenced."""
-    os.environ.setdefault("TQDM_DISABLE", "1")  # read by tqdm at import; its bars would garble ours
-    import argilla
-
-    logging.getLogger("argilla.sdk").setLevel(logging.ERROR)
-    return argilla
 
 
 def _iso(ts: Any) -> str:

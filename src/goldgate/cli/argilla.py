@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from goldgate.argilla.settings import ArgillaSettings
     from goldgate.argilla.stack import ArgillaStack
-    from goldgate.argilla.sync import ArgillaSettings
     from goldgate.config import Config
 
 
@@ -84,7 +84,7 @@ def _config() -> Config | None:
 
 
 def _settings(cfg: Config | None) -> ArgillaSettings:
-    from goldgate.argilla.sync import ArgillaSettings
+    from goldgate.argilla.settings import ArgillaSettings
 
     return ArgillaSettings.from_config(cfg)
 

@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def sim_settings(config: Any) -> Any:
     """The project's `[tool.goldgate.sim]` table with key paths made absolute and an ephemeral port."""
-    from goldgate.sim.server import SimSettings
+    from goldgate.sim.settings import SimSettings
 
     table = dict(config.sim)
     table["keys"] = [str(config.path(k)) for k in table.get("keys", [])]
@@ -43,7 +43,7 @@ def _demo(args: argparse.Namespace) -> int:
     from goldgate.config import load_config
     from goldgate.engine.results import load_run, new_run_id
     from goldgate.report.terminal import render_terminal
-    from goldgate.sim.server import SimProcess
+    from goldgate.sim.process import SimProcess
 
     cfg = load_config()
     out = args.out or cfg.path(cfg.runs) / f"demo-{new_run_id()}"

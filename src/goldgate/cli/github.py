@@ -62,7 +62,7 @@ def _report(head: Path, base: Path | None) -> tuple[str, Any]:
 
 
 def _repo(args: argparse.Namespace, token: str) -> Any:
-    from goldgate.github.swap import GitHubError, connect, github_errors
+    from goldgate.github.client import GitHubError, connect, github_errors
 
     if not args.repo or "/" not in args.repo:
         raise GitHubError("no repository: pass --repo owner/name or set GITHUB_REPOSITORY")
@@ -79,13 +79,8 @@ def _run_url() -> str | None:
 
 
 def _comment(args: argparse.Namespace) -> int:
-    from goldgate.github.swap import (
-        GitHubError,
-        marker,
-        pr_number_from_env,
-        token_from_env,
-        upsert_comment,
-    )
+    from goldgate.github.client import GitHubError, token_from_env
+    from goldgate.github.comment import marker, pr_number_from_env, upsert_comment
 
     markdown, _ = _report(args.head, args.base)
     tag = marker(args.marker)
@@ -104,7 +99,7 @@ def _comment(args: argparse.Namespace) -> int:
 def _summary(args: argparse.Namespace) -> int:
     from goldgate.engine.results import load_run
     from goldgate.errors import ConfigError
-    from goldgate.github.swap import annotations, write_outputs, write_step_summary
+    from goldgate.github.summary import annotations, write_outputs, write_step_summary
 
     markdown, cmp = _report(args.head, args.base)
     summary = load_run(args.head)
@@ -133,7 +128,8 @@ def _summary(args: argparse.Namespace) -> int:
 
 
 def _swap_pr(args: argparse.Namespace) -> int:
-    from goldgate.github.swap import SWAP_LABELS, load_decision, sync_swap_pr, token_from_env
+    from goldgate.github.client import token_from_env
+    from goldgate.github.swap import SWAP_LABELS, load_decision, sync_swap_pr
 
     decision = load_decision(args.decision)
     labels = (*SWAP_LABELS, *args.label)
@@ -151,7 +147,8 @@ def _swap_pr(args: argparse.Namespace) -> int:
 
 def _swap_dry_run(args: argparse.Namespace, decision: Any, labels: tuple[str, ...]) -> int:
     from goldgate.config import find_pyproject
-    from goldgate.github.swap import SwapError, plan_swap
+    from goldgate.github.pyproject_edit import SwapError
+    from goldgate.github.swap import plan_swap
 
     pyproject = find_pyproject()
     if pyproject is None:

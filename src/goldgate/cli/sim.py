@@ -126,7 +126,8 @@ def _config_table(no_config: bool) -> dict[str, Any]:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from goldgate.sim.server import SimSettings, serve
+    from goldgate.sim.server import serve
+    from goldgate.sim.settings import SimSettings
 
     table = _config_table(args.no_config)
     for flag, _, _ in _SCALARS:

@@ -19,43 +19,25 @@ import asyncio
 import hashlib
 import hmac
 import json
-import os
-import random
 import re
 import signal
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from types import TracebackType
-from typing import Annotated, Any, Self
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    ValidatorFunctionWrapHandler,
-    field_validator,
-    model_validator,
-)
 
-from goldgate.errors import ConfigError, GoldenFormatError, GoldgateError
+from goldgate.sim.answers import AnswerKey, candidates, garble, is_text, norm, uniforms
+from goldgate.sim.settings import SimSettings
 
-__all__ = ["SimProcess", "SimSettings", "build_app", "running", "serve"]
+__all__ = ["build_app", "running", "serve"]
 
-_Rate = Annotated[float, Field(ge=0, le=1)]
 _TOKEN = re.compile(r"\w+|[^\w\s]")
-_LABEL_SPLIT = re.compile(r"[_\s\-]+")
 _SECTION = {
     tag: re.compile(rf"<{tag}>(.*?)</{tag}>", re.DOTALL) for tag in ("input", "output", "reference")
 }
@@ -68,185 +50,6 @@ _FAIL_REASONS = (
 )
 _GARBAGE = "Overall the response seems reasonable, though it depends on what the user really meant."
 _IMAGE_TOKENS = 85
-
-
-class SimSettings(BaseModel):
-    """How the simulator answers; `[tool.goldgate.sim]` validates into this, unknown keys rejected."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    host: str = "127.0.0.1"
-    port: int = Field(default=8765, ge=0, le=65535)
-    seed: int = 0
-    keys: list[Path] = Field(default_factory=list)
-    label_field: str | None = None
-    api_key: SecretStr | None = None
-    accuracy: _Rate = 0.85
-    model_accuracy: dict[str, _Rate] = Field(default_factory=dict)
-    format_noise: _Rate = 0.03
-    latency_ms: float = Field(default=0, ge=0)
-    jitter_ms: float = Field(default=0, ge=0)
-    rate_429: _Rate = 0
-    rate_500: _Rate = 0
-    rate_hang: _Rate = 0
-    hang_s: float = Field(default=600, ge=0)
-    retry_after_s: float = Field(default=1, ge=0)
-    max_inflight: int = Field(default=0, ge=0)
-    judge_agreement: _Rate = 0.95
-    judge_model_agreement: dict[str, _Rate] = Field(default_factory=dict)
-    judge_leniency: _Rate = 0.7
-    judge_garbage_rate: _Rate = 0
-
-    @field_validator("keys")
-    @classmethod
-    def _keys_exist(cls, v: list[Path]) -> list[Path]:
-        for i, path in enumerate(v):
-            if not path.is_file():
-                raise ValueError(f"key file #{i + 1} does not exist: {path}")
-        return v
-
-    @model_validator(mode="after")
-    def _fault_rates_fit(self) -> SimSettings:
-        if self.rate_429 + self.rate_500 + self.rate_hang > 1:
-            raise ValueError("rate_429 + rate_500 + rate_hang must be at most 1")
-        return self
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _one_line(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> SimSettings:
-        # ConfigError is not a ValueError, so pydantic lets it through to the CLI as one line.
-        try:
-            return handler(data)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(["sim", *(str(p) for p in err["loc"])])
-            got = err.get("input")
-            secret = "api_key" in err["loc"]
-            shown = f" (got {got!r})" if isinstance(got, (int, float)) and not secret else ""
-            msg = err["msg"].removeprefix("Value error, ")
-            raise ConfigError(f"{where}: {msg}{shown}") from None
-
-
-def _norm(text: str) -> str:
-    return " ".join(text.lower().split())
-
-
-def _is_text(answer: str) -> bool:
-    return any(c.isspace() for c in answer)
-
-
-def _uniforms(*parts: object) -> tuple[float, float, float, float]:
-    """Four independent uniforms in [0, 1) from one hash, identical across processes and runs."""
-    digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=32).digest()
-    u = [int.from_bytes(digest[i : i + 8], "big") / 2**64 for i in range(0, 32, 8)]
-    return u[0], u[1], u[2], u[3]
-
-
-def _candidates(text: str, urls: Iterable[str]) -> Iterator[str]:
-    """Where a prompt may carry the case's input: whole text, each line, text after `Label: `."""
-    yield text
-    lines = [line for line in text.splitlines() if line.strip()]
-    if len(lines) > 1:
-        yield from lines
-    for line in lines:
-        _, sep, tail = line.partition(": ")
-        if sep and tail.strip():
-            yield tail
-    yield from urls
-
-
-class _AnswerKey:
-    """Normalised input string -> expected answer, plus what confusions and class accuracy need."""
-
-    def __init__(self, answers: dict[str, str], counts: Counter[str], seed: int) -> None:
-        self.answers = answers
-        self.labels = tuple(sorted(a for a in counts if not _is_text(a))) or tuple(sorted(counts))
-        self._seed = seed
-        self._tokens = {a: frozenset(_LABEL_SPLIT.split(a.lower())) - {""} for a in self.labels}
-        self._neighbours: dict[str, tuple[str, ...]] = {}
-        # Per-class offsets centred on the case-weighted mean, so the overall accuracy stays on target.
-        raw = {c: 2 * _uniforms(seed, "class", c)[0] - 1 for c in counts}
-        total = sum(counts.values()) or 1
-        mean = sum(raw[c] * n for c, n in counts.items()) / total
-        spread = max([1.0, *(abs(r - mean) for r in raw.values())])
-        self._offset = {c: (r - mean) / spread for c, r in raw.items()}
-
-    @classmethod
-    def load(cls, paths: Iterable[Path], label_field: str | None, seed: int) -> _AnswerKey:
-        answers: dict[str, str] = {}
-        counts: Counter[str] = Counter()
-        for path in paths:
-            try:
-                lines = path.read_text(encoding="utf-8").splitlines()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise GoldenFormatError(f"{path}: cannot read: {exc}") from None
-            for lineno, line in enumerate(lines, 1):
-                if line.strip():
-                    inputs, answer = _parse_record(line, label_field, f"{path}:{lineno}")
-                    counts[answer] += 1
-                    for value in inputs.values():
-                        if isinstance(value, str) and value.strip():
-                            answers.setdefault(_norm(value), answer)
-        return cls(answers, counts, seed)
-
-    def lookup(self, candidates: Iterable[str]) -> tuple[str, str] | None:
-        for cand in candidates:
-            key = _norm(cand)
-            answer = self.answers.get(key)
-            if answer is not None:
-                return key, answer
-        return None
-
-    def class_accuracy(self, answer: str, accuracy: float) -> float:
-        return accuracy + min(0.1, accuracy, 1 - accuracy) * self._offset.get(answer, 0.0)
-
-    def neighbours(self, label: str) -> tuple[str, ...]:
-        """The three labels most similar to `label` by token Jaccard, ties broken by a stable hash."""
-        if label not in self._neighbours:
-            mine = self._tokens.get(label, frozenset())
-
-            def rank(other: str) -> tuple[float, float]:
-                theirs = self._tokens[other]
-                union = len(mine | theirs) or 1
-                return -len(mine & theirs) / union, _uniforms(self._seed, "tie", label, other)[0]
-
-            others = sorted((o for o in self.labels if o != label), key=rank)
-            self._neighbours[label] = tuple(others[:3])
-        return self._neighbours[label]
-
-
-def _parse_record(line: str, label_field: str | None, where: str) -> tuple[dict[str, Any], str]:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise GoldenFormatError(f"{where}: invalid JSON: {exc.msg}") from None
-    if not isinstance(record, dict):
-        raise GoldenFormatError(f"{where}: a record must be a JSON object")
-    inputs, expected = record.get("inputs"), record.get("expected")
-    if not isinstance(inputs, dict):
-        raise GoldenFormatError(f"{where}: 'inputs' must be an object")
-    if not isinstance(expected, dict):
-        raise GoldenFormatError(f"{where}: 'expected' must be an object")
-    field = label_field or (next(iter(expected)) if len(expected) == 1 else "label")
-    if field not in expected:
-        raise GoldenFormatError(f"{where}: 'expected' has no '{field}'")
-    value = expected[field]
-    answer = (
-        value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
-    )
-    return inputs, answer
-
-
-def _garble(reference: str, u: float) -> str:
-    """A plausibly wrong free-text answer: the reference with words dropped and two swapped."""
-    words = reference.split()
-    rng = random.Random(int(u * 2**53))
-    drop = set(rng.sample(range(len(words)), max(1, len(words) // 4)))
-    kept = [w for i, w in enumerate(words) if i not in drop] or words[:1]
-    if len(kept) >= 3:
-        i = rng.randrange(len(kept) - 1)
-        kept[i], kept[i + 1] = kept[i + 1], kept[i]
-    return " ".join(kept)
 
 
 def _text_of(content: Any) -> tuple[str, list[str]]:
@@ -299,7 +102,7 @@ class _Sim:
 
     def __init__(self, settings: SimSettings) -> None:
         self.s = settings
-        self.key = _AnswerKey.load(settings.keys, settings.label_field, settings.seed)
+        self.key = AnswerKey.load(settings.keys, settings.label_field, settings.seed)
         self._auth = (
             f"Bearer {settings.api_key.get_secret_value()}".encode() if settings.api_key else None
         )
@@ -369,7 +172,7 @@ class _Sim:
         digest = hashlib.blake2b(raw, digest_size=16).digest()
         attempt = self.attempts.get(digest, 0) + 1
         self.attempts[digest] = attempt
-        fault, jitter, _, _ = _uniforms(s.seed, "fault", digest.hex(), attempt)
+        fault, jitter, _, _ = uniforms(s.seed, "fault", digest.hex(), attempt)
         if fault < s.rate_429:
             message = "Rate limit reached for requests (simulated by goldgate sim)."
             return _error(429, message, "requests", None, "rate_limit_exceeded", self._retry)
@@ -430,24 +233,24 @@ class _Sim:
 
     def _predict(self, text: str, urls: list[str], model: str) -> str:
         s = self.s
-        hit = self.key.lookup(_candidates(text, urls))
+        hit = self.key.lookup(candidates(text, urls))
         if hit is None:
-            u_pick, u_fmt, u_wrap, _ = _uniforms(s.seed, "unknown", model, _norm(text), *urls)
+            u_pick, u_fmt, u_wrap, _ = uniforms(s.seed, "unknown", model, norm(text), *urls)
             labels = self.key.labels
             answer = labels[int(u_pick * len(labels))] if labels else "unknown"
         else:
             key, truth = hit
-            u_ok, u_fmt, u_wrap, u_wrong = _uniforms(s.seed, "answer", model, key)
+            u_ok, u_fmt, u_wrap, u_wrong = uniforms(s.seed, "answer", model, key)
             accuracy = s.model_accuracy.get(model, s.accuracy)
             if u_ok < self.key.class_accuracy(truth, accuracy):
                 answer = truth
-            elif _is_text(truth):
-                answer = _garble(truth, u_wrong)
+            elif is_text(truth):
+                answer = garble(truth, u_wrong)
             else:
                 near = self.key.neighbours(truth)
                 answer = near[int(u_wrong * len(near))] if near else "unknown"
         if u_fmt < s.format_noise:
-            wraps = _TEXT_WRAPS if _is_text(answer) else _LABEL_WRAPS
+            wraps = _TEXT_WRAPS if is_text(answer) else _LABEL_WRAPS
             answer = wraps[int(u_wrap * len(wraps))].format(answer)
         return answer
 
@@ -456,11 +259,11 @@ class _Sim:
         inp, out = _section(text, "input") or "", _section(text, "output") or ""
         ref = _section(text, "reference")
         if ref is not None:
-            truth = _norm(out) == _norm(ref)
+            truth = norm(out) == norm(ref)
         else:
-            hit = self.key.lookup(_candidates(inp, ()))
-            truth = hit is not None and _norm(out) == _norm(hit[1])
-        u_garbage, u_agree, u_reason, _ = _uniforms(s.seed, "judge", model, _norm(inp), _norm(out))
+            hit = self.key.lookup(candidates(inp, ()))
+            truth = hit is not None and norm(out) == norm(hit[1])
+        u_garbage, u_agree, u_reason, _ = uniforms(s.seed, "judge", model, norm(inp), norm(out))
         if u_garbage < s.judge_garbage_rate:
             return _GARBAGE
         miss = 2 * (1 - s.judge_model_agreement.get(model, s.judge_agreement))
@@ -568,128 +371,3 @@ async def _serve_until_signal(settings: SimSettings, port_file: Path | None) -> 
             tmp.write_text(str(urlsplit(url).port), encoding="utf-8")
             tmp.replace(port_file)
         await stop.wait()
-
-
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-class SimProcess:
-    """`goldgate sim serve` in a child process on an ephemeral port, for tests, demos and benchmarks."""
-
-    def __init__(
-        self, settings: SimSettings | None = None, *, startup_timeout_s: float = 30.0
-    ) -> None:
-        self.settings = settings or SimSettings()
-        self.startup_timeout_s = startup_timeout_s
-        self.base_url = ""
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
-
-    @property
-    def url(self) -> str:
-        """The OpenAI base URL to hand to a client (`http://host:port/v1`)."""
-        return f"{self.base_url}/v1"
-
-    def start(self) -> Self:
-        self._tmp = tempfile.TemporaryDirectory(prefix="goldgate-sim-")
-        port_file = Path(self._tmp.name) / "port"
-        log = Path(self._tmp.name) / "stderr.log"
-        env = dict(os.environ)
-        src = str(Path(__file__).resolve().parents[1])
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
-        if self.settings.api_key is not None:
-            env["GOLDGATE_SIM_API_KEY"] = self.settings.api_key.get_secret_value()
-        cmd = [sys.executable, "-m", "goldgate", "sim", "serve", *_flags(self.settings)]
-        cmd += ["--port", "0", "--port-file", str(port_file)]
-        with log.open("wb") as err:
-            self._proc = subprocess.Popen(
-                cmd, env=env, stdin=subprocess.DEVNULL, stdout=err, stderr=err
-            )
-        deadline = time.monotonic() + self.startup_timeout_s
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                lines = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
-                self.stop()
-                detail = lines[-1] if lines else "no output"
-                raise GoldgateError(
-                    f"goldgate sim exited with code {self._proc.returncode}: {detail}"
-                )
-            if port_file.exists():
-                self.base_url = (
-                    f"http://{self.settings.host}:{port_file.read_text(encoding='utf-8')}"
-                )
-                try:
-                    self._call("GET", "/_sim/health")
-                    return self
-                except OSError:
-                    pass
-            time.sleep(0.02)
-        self.stop()
-        raise GoldgateError(
-            f"goldgate sim did not answer /_sim/health within {self.startup_timeout_s:g}s"
-        )
-
-    def _call(self, method: str, path: str) -> dict[str, Any]:
-        req = urllib.request.Request(
-            self.base_url + path, method=method, data=b"" if method == "POST" else None
-        )
-        with _NO_PROXY.open(req, timeout=5) as resp:
-            return json.loads(resp.read())
-
-    def stats(self) -> dict[str, Any]:
-        """The server's counters (see `/_sim/stats`)."""
-        return self._call("GET", "/_sim/stats")
-
-    def reset(self) -> None:
-        """Zero the counters and the per-body attempt counts, so fault sequences start over."""
-        self._call("POST", "/_sim/reset")
-
-    def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-
-def _flags(settings: SimSettings) -> list[str]:
-    """CLI flags that reproduce `settings` in a child that ignores any project config."""
-    flags = ["--no-config", "--host", settings.host]
-    for path in settings.keys:
-        flags += ["--key", str(path.resolve())]
-    if settings.label_field is not None:
-        flags += ["--label-field", settings.label_field]
-    if settings.api_key is not None:
-        flags += ["--api-key-env", "GOLDGATE_SIM_API_KEY"]
-    for name, value in settings.model_accuracy.items():
-        flags += ["--model-accuracy", f"{name}={value!r}"]
-    for name, value in settings.judge_model_agreement.items():
-        flags += ["--judge-model-agreement", f"{name}={value!r}"]
-    skip = {
-        "host",
-        "port",
-        "keys",
-        "label_field",
-        "api_key",
-        "model_accuracy",
-        "judge_model_agreement",
-    }
-    for name, value in settings.model_dump(exclude=skip).items():
-        flags += ["--" + name.replace("_", "-"), repr(value)]
-    return flags
