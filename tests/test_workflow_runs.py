@@ -27,7 +27,7 @@ TEST_PER_INTENT, TRAIN_PER_INTENT = 4, 40
 TOKENS = {"write": "gh-write-token", "read": "gh-read-token"}
 APP_TOKEN = "app-installation-token"
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # minutes each, on a loaded 2-core machine
 
 
 def git(cwd: Path, *args: str) -> str:
