@@ -2,7 +2,7 @@
 
 Branches, commits and file contents live in a real bare git repository (written with git's own
 plumbing), so shas are real blob/commit shas and `git clone` / `git push` against it work. Pull
-requests, labels and comments are kept in memory. Errors use GitHub's status codes and JSON shapes:
+requests, labels, comments and releases are kept in memory. Errors use GitHub's status codes and JSON shapes:
 401 Bad credentials, 403 for a read-only token, 404 Not Found, 409 stale file sha, and 422 for an
 existing ref, an existing PR for the same head, no commits between base and head, and oversized bodies.
 """
@@ -148,6 +148,7 @@ class GitHubStandIn:
         self.pulls: dict[int, PullRequest] = {}
         self.comments: dict[int, Comment] = {}
         self.labels: dict[str, int] = {}
+        self.releases: dict[str, dict[str, Any]] = {}
         self.issue_numbers = 0
         self.comment_ids = 1000
         self.requests: list[tuple[str, str]] = []
@@ -304,6 +305,7 @@ class GitHubStandIn:
         ("POST", r"/issues/(?P<number>\d+)/comments", "create_comment"),
         ("PATCH", r"/issues/comments/(?P<id>\d+)", "edit_comment"),
         ("POST", r"/issues/(?P<number>\d+)/labels", "add_labels"),
+        ("POST", r"/releases", "create_release"),
     ]
 
     def _serve(self, h: BaseHTTPRequestHandler) -> None:
@@ -526,3 +528,15 @@ class GitHubStandIn:
                 pr.labels.append(name)
         return [self._label_json(n) for n in pr.labels]
 
+    def _h_create_release(self, data: dict[str, Any], **_: Any) -> Any:
+        tag = str(data.get("tag_name") or "")
+        if not tag:
+            raise ApiError(422, "Validation Failed", [{"resource": "Release", "field": "tag_name", "code": "missing_field"}])
+        if tag in self.releases:
+            raise ApiError(422, "Validation Failed", [{"resource": "Release", "field": "tag_name", "code": "already_exists"}])
+        exists = self.git.git("rev-parse", "--verify", "-q", f"refs/tags/{tag}", check=False)
+        if data.get("verify_tag") and not exists:
+            raise ApiError(422, "Validation Failed", [{"resource": "Release", "field": "tag_name", "code": "invalid"}])
+        self.releases[tag] = {"id": len(self.releases) + 1, "tag_name": tag, "name": data.get("name") or tag,
+                              "html_url": f"{self.base_url}/{self.full_name}/releases/tag/{quote(tag)}"}
+        return 201, self.releases[tag], {}

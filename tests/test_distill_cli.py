@@ -154,3 +154,55 @@ def test_pool_labels_come_from_the_cached_teacher(project: Path, sim: SimProcess
     assert sim.stats()["requests"] - before == 120
     assert gg(project, *args, sim_url=sim.url).returncode == 0
     assert sim.stats()["requests"] - before == 120  # the second run is served from the cache
+
+
+def _configured(project: Path, dest: Path, slot_extra: str = "", train: str = 'goldens = "b5"',
+                extra: str = "") -> Path:
+    """A copy of the project whose config lists the students (as CI runs it: no arguments)."""
+    import shutil
+
+    shutil.copytree(project, dest, ignore=shutil.ignore_patterns(".goldgate", "artifacts", "dec*"))
+    text = (dest / "pyproject.toml").read_text()
+    text = text.replace('use = "sim-llm"\n', f'use = "sim-llm"\n{slot_extra}\n', 1)
+    text = text.replace('description = "TF-IDF student"\n',
+                        f'description = "TF-IDF student"\n\n[tool.goldgate.candidates.student-tfidf.train]\n{train}\n')
+    (dest / "pyproject.toml").write_text(text + extra)
+    return dest
+
+
+@pytest.mark.parametrize(("slot_extra", "train", "extra", "message"), [
+    ("", 'goldens = "b5"', "", "[tool.goldgate.slots.<slot>] students: no student to train"),
+    ('students = ["sim-llm"]', 'goldens = "b5"', "", ("[tool.goldgate.slots.router] students: 'sim-llm' names no "
+                                                     "student candidate")),
+    ('students = ["student-tfidf"]', 'gold = "b5"', "", ("[tool.goldgate] candidates.student-tfidf.train.gold: Extra "
+                                                        "inputs are not permitted")),
+    ('students = ["student-tfidf"]', "seed = 1", "", "[tool.goldgate.candidates.student-tfidf.train] goldens: not set"),
+    ('students = ["student-tfidf"]', 'goldens = "b5"\nhyper = { epochs = 3 }', "",
+     "[tool.goldgate.candidates.student-tfidf.train] hyper.epochs: not a sklearn setting"),
+    ('students = ["student-tfidf"]', 'goldens = "b5"', "\n[tool.goldgate.distill]\ndelt = 0.1\n",
+     "[tool.goldgate] distill.delt: Extra inputs are not permitted"),
+], ids=["no-students", "llm-as-student", "unknown-train-key", "no-goldens", "wrong-hyper", "unknown-distill-key"])
+def test_a_missing_or_wrong_distill_setting_is_one_line_naming_the_key(
+        project: Path, tmp_path: Path, slot_extra: str, train: str, extra: str, message: str) -> None:
+    root = _configured(project, tmp_path / "p", slot_extra, train, extra)
+    res = gg(root, "distill")
+    assert res.returncode != 0 and res.stderr.startswith("goldgate: error: "), res.stderr
+    assert message in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert not (root / "artifacts").exists()
+
+
+@pytest.mark.slow
+def test_distill_and_decide_need_no_arguments_when_the_config_lists_the_students(
+        project: Path, sim: SimProcess, tmp_path: Path) -> None:
+    root = _configured(project, tmp_path / "p", 'students = ["student-tfidf"]\nsuite = "test_intent"',
+                       'goldens = "b5"\nhyper = { C = 0.5 }')
+    res = gg(root, "distill")
+    assert res.returncode == 0, res.stderr
+    assert (root / "artifacts/student-tfidf/card.json").is_file()
+    res = gg(root, "decide", "--out", "decisions", sim_url=sim.url)
+    assert res.returncode == 0, res.stderr
+    dec = json.loads((root / "decisions/router/decision.json").read_text())
+    assert (dec["slot"], dec["proposed"], dec["decision"]) == ("router", "student-tfidf", "swap")
+    res = gg(root, "github", "swap-pr", "--decision", "decisions", "--dry-run")
+    assert res.returncode == 0, res.stderr
+    assert '-use = "sim-llm"\n+use = "student-tfidf"' in res.stdout

@@ -16,8 +16,10 @@ from goldgate.project import find_pyproject
 __all__ = [
     "CandidateConfig",
     "Config",
+    "DistillConfig",
     "GateConfig",
     "SlotConfig",
+    "TrainSettings",
     "expand_env",
     "find_pyproject",
     "load_config",
@@ -54,6 +56,35 @@ class GateConfig(_Strict):
     max_cost_per_case: float | None = Field(default=None, ge=0)
 
 
+class TrainSettings(_Strict):
+    """How `goldgate distill` trains one student; unset keys fall back to `[tool.goldgate.distill]`."""
+
+    goldens: str | None = None
+    kind: Literal["sklearn", "lora", "causal-lora"] | None = None
+    base: str | None = None
+    input_field: str | None = None
+    train_splits: list[str] | None = None
+    test_split: str | None = None
+    human_size: int | None = Field(default=None, ge=1)
+    pool_split: str | None = None
+    pool_size: int | None = Field(default=None, ge=1)
+    teacher: str | None = None
+    llm_weight: float | None = Field(default=None, ge=0)
+    strict_leakage: bool | None = None
+    seed: int | None = None
+    hyper: dict[str, Any] = Field(default_factory=dict)
+
+
+class DistillConfig(TrainSettings):
+    """Project-wide distillation defaults, plus the swap rule's settings for `goldgate decide`."""
+
+    push_to_hub: str | None = None
+    delta: float | None = Field(default=None, gt=0, lt=1)
+    max_cost_ratio: float | None = Field(default=None, gt=0)
+    min_class_cases: int | None = Field(default=None, ge=1)
+    alpha: float | None = Field(default=None, gt=0, lt=1)
+
+
 class CandidateConfig(_Strict):
     """One way to serve a slot: a prompted LLM through litellm, or a trained student artifact."""
 
@@ -67,6 +98,7 @@ class CandidateConfig(_Strict):
     output_cost_per_token: float | None = Field(default=None, ge=0)
     artifact: str | None = None
     description: str | None = None
+    train: TrainSettings | None = None
 
     @field_validator("params")
     @classmethod
@@ -84,6 +116,8 @@ class SlotConfig(_Strict):
     task: Literal["label", "text"] = "label"
     labels: list[str] | str | None = None
     output_field: str = "label"
+    students: list[str] = Field(default_factory=list)  # what `goldgate distill` / `decide` train and judge
+    suite: str | None = None  # the suite `goldgate decide` judges by, when several use the slot
 
 
 class Config(_Strict):
@@ -105,7 +139,7 @@ class Config(_Strict):
     judges: dict[str, Any] = Field(default_factory=dict)
     cost: dict[str, Any] = Field(default_factory=dict)
     argilla: dict[str, Any] = Field(default_factory=dict)
-    distill: dict[str, Any] = Field(default_factory=dict)
+    distill: DistillConfig = Field(default_factory=DistillConfig)
 
     def path(self, rel: str | os.PathLike[str]) -> Path:
         """Resolve a config-relative path against the project root."""
@@ -183,6 +217,13 @@ def load_config(start: Path | None = None, pyproject: Path | None = None) -> Con
                 f"{path}: [tool.goldgate.slots.{name}] use = '{slot.use}' names no candidate "
                 f"in [tool.goldgate.candidates]"
             )
+        for student in slot.students:
+            cand = cfg.candidates.get(student)
+            if cand is None or cand.type == "llm":
+                raise ConfigError(
+                    f"{path}: [tool.goldgate.slots.{name}] students: '{student}' names no student candidate "
+                    f"(type sklearn or peft) in [tool.goldgate.candidates]"
+                )
     for name, cand in cfg.candidates.items():
         if cand.type == "llm" and not cand.model:
             raise ConfigError(f"{path}: [tool.goldgate.candidates.{name}] model: required for type 'llm'")

@@ -1,5 +1,8 @@
 """`goldgate distill` (train a student from the validation pipeline's data) and `goldgate decide`
-(swap or keep, with the evidence). Both are thin: the work is in goldgate.distill and goldgate.decide.decision."""
+(swap or keep, with the evidence). Both are thin: the work is in goldgate.students.train and goldgate.decide.
+
+Without arguments both follow the config, as CI runs them: each slot's `students` are trained, and each
+slot with students gets one decision (`<out>/<slot>/decision.json`). Flags override the config."""
 
 from __future__ import annotations
 
@@ -15,25 +18,26 @@ from goldgate.errors import GoldgateError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    d = sub.add_parser("distill", help="train a small student model for a slot from goldens (+ LLM labels)")
-    d.add_argument("--slot", required=True, help="model slot the student will serve")
-    d.add_argument("--candidate", required=True, help="name of the student candidate (artifact dir name)")
-    d.add_argument("--goldens", required=True, help="golden dataset name or path (e.g. banking77)")
-    d.add_argument("--kind", choices=("sklearn", "lora", "causal-lora"), default="sklearn",
+    d = sub.add_parser("distill", help="train the students the config lists per slot (or one named student)")
+    d.add_argument("--slot", help="model slot the student will serve (default: every slot with `students`)")
+    d.add_argument("--candidate", help="the student candidate to train (default: the slot's `students`)")
+    d.add_argument("--goldens", help="golden dataset name or path (default: the candidate's `train.goldens`)")
+    d.add_argument("--kind", choices=("sklearn", "lora", "causal-lora"),
                    help="sklearn TF-IDF + linear SVM, LoRA sequence classification, or causal-LM LoRA")
     d.add_argument("--base", help="base model directory or Hub id (LoRA kinds)")
-    d.add_argument("--out", type=Path, help="artifact directory (default: artifacts/<candidate>)")
-    d.add_argument("--input-field", default="text")
+    d.add_argument("--out", type=Path, help="artifact directory (default: the candidate's artifact, else "
+                                            "artifacts/<candidate>)")
+    d.add_argument("--input-field")
     d.add_argument("--train-split", action="append", help="split(s) to train on (default: train)")
-    d.add_argument("--test-split", default="test", help="split held out for the decision (leakage guard)")
+    d.add_argument("--test-split", help="split held out for the decision (leakage guard; default: test)")
     d.add_argument("--human-size", type=int, help="use a seeded sample of N human/llm-corrected records")
     d.add_argument("--pool-split", help="label this split with the teacher LLM, ignoring its labels")
     d.add_argument("--pool-size", type=int, help="seeded sample of N pool records (default: all)")
     d.add_argument("--teacher", help="candidate that labels the pool (default: the slot's `use`)")
-    d.add_argument("--llm-weight", type=float, default=1.0, help="training weight of pure LLM labels")
-    d.add_argument("--strict-leakage", action="store_true",
+    d.add_argument("--llm-weight", type=float, help="training weight of pure LLM labels (default 1)")
+    d.add_argument("--strict-leakage", action="store_true", default=None,
                    help="overlap with the test split is an error instead of being dropped")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seed", type=int)
     d.add_argument("--epochs", type=int, help="LoRA epochs")
     d.add_argument("--lr", type=float, help="LoRA learning rate")
     d.add_argument("--batch-size", type=int, help="LoRA batch size")
@@ -44,16 +48,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--push-to-hub", metavar="REPO_ID", help="upload the artifact (default: [tool.goldgate.distill])")
     d.set_defaults(func=_distill)
 
-    c = sub.add_parser("decide", help="swap the slot's LLM for a student, or keep it: evidence and decision.json")
-    c.add_argument("--slot", required=True)
-    c.add_argument("--suite", help="the eval suite to judge by, when several use the slot")
-    c.add_argument("--student", required=True, help="the student candidate proposed for the slot")
+    c = sub.add_parser("decide", help="swap each slot's LLM for a student, or keep it: evidence and decision.json")
+    c.add_argument("--slot", help="the slot to decide (default: every slot with `students`)")
+    c.add_argument("--suite", help="the eval suite to judge by, when several use the slot (default: the slot's "
+                                   "`suite`)")
+    c.add_argument("--student", help="the one student proposed (default: the slot's `students`; the first that "
+                                     "passes the swap rule wins)")
     c.add_argument("--llm", help="the current candidate (default: the slot's `use`)")
     c.add_argument("--llm-run", type=Path, help="run directory of the evals with the LLM (default: run them)")
     c.add_argument("--student-run", type=Path, help="run directory of the evals with the student (default: run them)")
     c.add_argument("--compare", action="append", default=[], metavar="CANDIDATE=RUN_DIR",
                    help="another evaluated candidate to show on the chart")
-    c.add_argument("--out", type=Path, help="where decision.json/.md/.png go (default: .goldgate/decisions/<time>)")
+    c.add_argument("--out", type=Path, help="where decisions go: <out>/<slot>/decision.json, or <out>/decision.json "
+                                            "with --student (default: .goldgate/decisions/<time>)")
     c.add_argument("--delta", type=float, help="non-inferiority margin δ (default 0.03)")
     c.add_argument("--max-cost-ratio", type=float, help="student cost must be ≤ this × LLM cost (default 0.7)")
     c.add_argument("--min-class-cases", type=int, help="classes with at least this many cases are guarded (30)")
@@ -61,31 +68,42 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(func=_decide)
 
 
-def _hyper(args: argparse.Namespace) -> dict[str, Any]:
-    if args.kind == "sklearn":
-        return {"C": args.C} if args.C is not None else {}
-    names = {"epochs": "epochs", "lr": "lr", "batch_size": "batch_size", "max_length": "max_length", "lora_r": "r"}
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The flags given, as `spec_for` overrides (None = not given, so the config decides)."""
+    names = {"epochs": "epochs", "lr": "lr", "batch_size": "batch_size", "max_length": "max_length", "lora_r": "r",
+             "C": "C"}
     hyper = {key: getattr(args, flag) for flag, key in names.items() if getattr(args, flag) is not None}
     if args.target_modules:
         hyper["target_modules"] = [m.strip() for m in args.target_modules.split(",") if m.strip()]
-    return hyper
+    keys = ("goldens", "kind", "base", "out", "input_field", "test_split", "human_size", "pool_split", "pool_size",
+            "teacher", "llm_weight", "strict_leakage", "seed", "push_to_hub")
+    return {**{k: getattr(args, k) for k in keys}, "train_splits": args.train_split, "hyper": hyper,
+            "progress": sys.stderr.isatty()}
 
 
 def _distill(args: argparse.Namespace) -> int:
     from goldgate.config import load_config
-    from goldgate.goldens.records import load_goldens, resolve_golden_path
-    from goldgate.students.train import DistillSpec, distill
+    from goldgate.students.train import spec_for, students_to_train
 
     cfg = load_config()
-    golden = load_goldens(resolve_golden_path(args.goldens, goldens_dir=cfg.path(cfg.goldens), root=cfg.root),
+    pairs = students_to_train(cfg, args.slot, args.candidate)
+    if args.out and len(pairs) > 1:
+        raise GoldgateError(f"--out names one artifact directory, but {len(pairs)} students would be trained; "
+                            f"pass --candidate")
+    specs = [spec_for(cfg, slot, candidate, _overrides(args)) for slot, candidate in pairs]  # all checked first
+    for i, (spec, goldens) in enumerate(specs):
+        if len(specs) > 1:
+            print(f"{chr(10) if i else ''}== {spec.slot}: {spec.candidate} ({spec.kind}, goldens {goldens})", flush=True)
+        _distill_one(cfg, spec, goldens)
+    return 0
+
+
+def _distill_one(cfg: Any, spec: Any, goldens: str) -> None:
+    from goldgate.goldens.records import load_goldens, resolve_golden_path
+    from goldgate.students.train import distill
+
+    golden = load_goldens(resolve_golden_path(goldens, goldens_dir=cfg.path(cfg.goldens), root=cfg.root),
                           splits=cfg.splits)
-    spec = DistillSpec(
-        slot=args.slot, candidate=args.candidate, kind=args.kind, out=args.out, base=args.base,
-        input_field=args.input_field, train_splits=tuple(args.train_split or ("train",)), test_split=args.test_split,
-        human_size=args.human_size, pool_split=args.pool_split, pool_size=args.pool_size, teacher=args.teacher,
-        llm_weight=args.llm_weight, strict_leakage=args.strict_leakage, seed=args.seed, hyper=_hyper(args),
-        push_to_hub=args.push_to_hub, progress=sys.stderr.isatty(),
-    )
     res = distill(cfg, golden, spec)
     card, data = res.card, res.card["data"]
     print(f"training set: {data['n']} examples {data['counts']} (sha256 {data['training_sha256'][:12]}…)")
@@ -102,13 +120,12 @@ def _distill(args: argparse.Namespace) -> int:
           f"p95 {sp['latency_p95_ms']:.2f} ms ({sp['hardware']})")
     rel = res.artifact.relative_to(cfg.root) if res.artifact.is_relative_to(cfg.root) else res.artifact
     print(f"artifact: {rel}/ (model_card.md, card.json)")
-    if args.candidate not in cfg.candidates:
+    if spec.candidate not in cfg.candidates:
         from goldgate.students.train import KIND_TYPES
 
-        print(f"\nadd to pyproject.toml to evaluate it:\n\n[tool.goldgate.candidates.{args.candidate}]\n"
-              f'type = "{KIND_TYPES[args.kind]}"\nartifact = "{rel}"\n'
+        print(f"\nadd to pyproject.toml to evaluate it:\n\n[tool.goldgate.candidates.{spec.candidate}]\n"
+              f'type = "{KIND_TYPES[spec.kind]}"\nartifact = "{rel}"\n'
               f'description = "{card["kind"]} student distilled by goldgate"')
-    return 0
 
 
 def _run_evals(root: Path, slot: str, candidate: str, out: Path) -> Path:
@@ -126,37 +143,67 @@ def _run_evals(root: Path, slot: str, candidate: str, out: Path) -> Path:
 
 
 def _setting(args: argparse.Namespace, cfg: Any, name: str, default: float) -> Any:
-    value = getattr(args, name)
-    return value if value is not None else cfg.distill.get(name, default)
+    for value in (getattr(args, name), getattr(cfg.distill, name)):
+        if value is not None:
+            return value
+    return default
 
 
 def _decide(args: argparse.Namespace) -> int:
     from goldgate.config import load_config
-    from goldgate.decide.decision import decide, write_decision
-    from goldgate.decide.evidence import gather
+    from goldgate.errors import ConfigError
+    from goldgate.students.train import students_to_train
 
     cfg = load_config()
-    current = args.llm or cfg.slot(args.slot).use
     out = args.out or cfg.path(cfg.runs).parent / "decisions" / time.strftime("%Y%m%dT%H%M%S")
-    llm_run = args.llm_run or _run_evals(cfg.root, args.slot, current, out / "runs" / current)
-    student_run = args.student_run or _run_evals(cfg.root, args.slot, args.student, out / "runs" / args.student)
-    others = {}
+    compare = {}
     for item in args.compare:
         name, sep, run = item.partition("=")
         if not sep:
             raise GoldgateError(f"--compare {item!r}: expected CANDIDATE=RUN_DIR")
-        others[name] = Path(run)
-    inputs = gather(cfg, slot=args.slot, suite=args.suite, current=current, proposed=args.student, llm_run=llm_run,
-                    student_run=student_run, others=others,
-                    delta=float(_setting(args, cfg, "delta", 0.03)),
-                    max_cost_ratio=float(_setting(args, cfg, "max_cost_ratio", 0.7)),
-                    min_class_cases=int(_setting(args, cfg, "min_class_cases", 30)),
-                    alpha=float(_setting(args, cfg, "alpha", 0.05)))
-    dec = decide(inputs)
+        compare[name] = Path(run)
+    if args.student:
+        slot = args.slot or students_to_train(cfg, None, args.student)[0][0]
+        _decide_slot(args, cfg, slot, [args.student], out, compare)
+        return 0
+    slots: dict[str, list[str]] = {}
+    for slot, student in students_to_train(cfg, args.slot, None):
+        slots.setdefault(slot, []).append(student)
+    if (args.llm_run or args.student_run) and (len(slots) > 1 or any(len(s) > 1 for s in slots.values())):
+        raise ConfigError("--llm-run/--student-run name one pair of runs: pass --slot and --student")
+    for slot, students in slots.items():
+        _decide_slot(args, cfg, slot, students, out / slot, compare)
+    return 0
+
+
+def _decide_slot(args: argparse.Namespace, cfg: Any, slot: str, students: list[str], out: Path,
+                 compare: dict[str, Path]) -> None:
+    """Evaluate the slot's current candidate and each student once; the first student (in config order)
+    that passes the swap rule is proposed, else the first one's keep decision is written."""
+    from goldgate.decide.decision import decide, write_decision
+    from goldgate.decide.evidence import gather
+
+    current = args.llm or cfg.slot(slot).use
+    students = [s for s in students if s != current]
+    if not students:
+        print(f"slot {slot}: already uses {current}; no other student to decide on")
+        return
+    llm_run = args.llm_run or _run_evals(cfg.root, slot, current, out / "runs" / current)
+    runs = {s: args.student_run or _run_evals(cfg.root, slot, s, out / "runs" / s) for s in students}
+    decisions = []
+    for student in students:
+        others = {**{s: r for s, r in runs.items() if s != student}, **compare}
+        inputs = gather(cfg, slot=slot, suite=args.suite or cfg.slot(slot).suite, current=current, proposed=student,
+                        llm_run=llm_run, student_run=runs[student], others=others,
+                        delta=float(_setting(args, cfg, "delta", 0.03)),
+                        max_cost_ratio=float(_setting(args, cfg, "max_cost_ratio", 0.7)),
+                        min_class_cases=int(_setting(args, cfg, "min_class_cases", 30)),
+                        alpha=float(_setting(args, cfg, "alpha", 0.05)))
+        decisions.append(decide(inputs))
+    dec = next((d for d in decisions if d["decision"] == "swap"), decisions[0])
     path = write_decision(out, dec)
     print(_summary(dec))
-    print(f"\ndecision: {path}  report: {out / dec['report']}  chart: {out / dec['chart']}")
-    return 0
+    print(f"\ndecision: {path}  report: {out / dec['report']}  chart: {out / dec['chart']}", flush=True)
 
 
 def _summary(dec: dict[str, Any]) -> str:

@@ -35,8 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     runs(s)
     s.set_defaults(func=_summary)
 
-    w = gs.add_parser("swap-pr", help="open, update or close the model-swap PR from a decision JSON")
-    w.add_argument("--decision", required=True, type=Path, help="decision.json written by `goldgate decide`")
+    w = gs.add_parser("swap-pr", help="open, update or close each slot's model-swap PR from its decision")
+    w.add_argument("--decision", required=True, type=Path,
+                   help="decision.json written by `goldgate decide`, or its --out folder (one decision per slot)")
     remote(w)
     w.add_argument("--base-branch", help="branch the PR targets (default: the repository's default)")
     w.add_argument("--path", default="pyproject.toml", help="the config file's path in the repository")
@@ -129,23 +130,27 @@ def _summary(args: argparse.Namespace) -> int:
 
 def _swap_pr(args: argparse.Namespace) -> int:
     from goldgate.github.client import token_from_env
-    from goldgate.github.swap import SWAP_LABELS, load_decision, sync_swap_pr
+    from goldgate.github.swap import SWAP_LABELS, decision_files, load_decision, sync_swap_pr
 
-    decision = load_decision(args.decision)
+    decisions = [load_decision(p) for p in decision_files(args.decision)]  # all checked before any change
     labels = (*SWAP_LABELS, *args.label)
     if args.dry_run:
-        return _swap_dry_run(args, decision, labels)
+        for decision in decisions:
+            _swap_dry_run(args, decision, labels)
+        return 0
     token = token_from_env()
-    result = sync_swap_pr(_repo(args, token), decision, path=args.path, base=args.base_branch,
-                          labels=labels, run_url=_run_url(), token=token)
-    for note in result.notes:
-        print(note)
-    if result.url:
-        print(f"{result.action} swap PR #{result.number}: {result.url}")
+    repo = _repo(args, token)
+    for decision in decisions:
+        result = sync_swap_pr(repo, decision, path=args.path, base=args.base_branch,
+                              labels=labels, run_url=_run_url(), token=token)
+        for note in result.notes:
+            print(note)
+        if result.url:
+            print(f"{result.action} swap PR #{result.number}: {result.url}")
     return 0
 
 
-def _swap_dry_run(args: argparse.Namespace, decision: Any, labels: tuple[str, ...]) -> int:
+def _swap_dry_run(args: argparse.Namespace, decision: Any, labels: tuple[str, ...]) -> None:
     from goldgate.config import find_pyproject
     from goldgate.github.pyproject_edit import SwapError
     from goldgate.github.swap import plan_swap
@@ -158,8 +163,7 @@ def _swap_dry_run(args: argparse.Namespace, decision: Any, labels: tuple[str, ..
     if decision.decision == "keep":
         print(f"decision: keep {decision.current} for slot {decision.slot}: would close the open PR "
               f"from branch {plan.branch}, if any, with a comment")
-        return 0
+        return
     print(f"title:  {plan.title}\nbranch: {plan.branch}\nlabels: {', '.join(plan.labels)}\n")
     print(plan.diff)
     print(plan.body, end="")
-    return 0

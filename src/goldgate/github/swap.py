@@ -21,7 +21,7 @@ from goldgate.markdown import escape_prose, quote
 if TYPE_CHECKING:
     from github.Repository import Repository
 
-__all__ = ["DECISION_SCHEMA", "SWAP_LABELS", "Decision", "SwapPlan", "SwapResult", "load_decision", "plan_swap", "swap_body", "swap_branch", "sync_swap_pr"]
+__all__ = ["DECISION_SCHEMA", "SWAP_LABELS", "Decision", "SwapPlan", "SwapResult", "decision_files", "load_decision", "plan_swap", "swap_body", "swap_branch", "sync_swap_pr"]
 
 DECISION_SCHEMA = "goldgate.decision/v1"
 SWAP_LABELS = ("goldgate", "model-swap")
@@ -38,6 +38,19 @@ class Decision:
     reasons: list[str]
     evidence: dict[str, Any]
     report: str
+
+
+def decision_files(path: str | os.PathLike[str]) -> list[Path]:
+    """A decision.json, or a folder holding one (`goldgate decide --student`) or one per slot
+    (`<folder>/<slot>/decision.json`, as `goldgate decide` writes without arguments)."""
+    p = Path(path)
+    if p.is_dir():
+        found = [p / "decision.json"] if (p / "decision.json").is_file() else sorted(p.glob("*/decision.json"))
+        if not found:
+            raise SwapError(f"{p}: no decision.json in it or in its slot folders (run `goldgate decide --out {p}` "
+                            f"first)")
+        return found
+    return [p]
 
 
 def load_decision(path: str | os.PathLike[str]) -> Decision:

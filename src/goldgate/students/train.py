@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from goldgate.config import Config
-from goldgate.errors import GoldgateError
+from goldgate.errors import ConfigError, GoldgateError
 from goldgate.goldens.records import GoldenSet
 from goldgate.models.card import write_card
 from goldgate.students.dataset import (
@@ -24,9 +24,11 @@ from goldgate.students.dataset import (
 )
 from goldgate.students.speed import measure_speed
 
-__all__ = ["DistillResult", "DistillSpec", "distill"]
+__all__ = ["DistillResult", "DistillSpec", "distill", "spec_for", "students_to_train"]
 
 KIND_TYPES = {"sklearn": "sklearn", "lora": "peft", "causal-lora": "peft"}
+_LORA = {"epochs", "lr", "batch_size", "r", "alpha", "dropout", "max_length", "target_modules"}
+HYPER = {"sklearn": {"C"}, "lora": _LORA, "causal-lora": _LORA | {"max_new_tokens"}}
 
 
 @dataclass
@@ -51,6 +53,63 @@ class DistillSpec:
     hyper: dict[str, Any] = field(default_factory=dict)
     push_to_hub: str | None = None
     progress: bool = True
+
+
+def students_to_train(config: Config, slot: str | None, candidate: str | None) -> list[tuple[str, str]]:
+    """(slot, candidate) pairs to train: the named ones, else every student each slot lists."""
+    if candidate:
+        if slot:
+            return [(slot, candidate)]
+        slots = [name for name, s in config.slots.items() if candidate in s.students]
+        if len(slots) != 1:
+            raise ConfigError(f"--candidate {candidate}: pass --slot (listed by {len(slots)} slots' "
+                              f"students in [tool.goldgate.slots])")
+        return [(slots[0], candidate)]
+    names = [slot] if slot else list(config.slots)
+    pairs = [(name, student) for name in names for student in config.slot(name).students]
+    if not pairs:
+        key = f"[tool.goldgate.slots.{slot}] students" if slot else "[tool.goldgate.slots.<slot>] students"
+        raise ConfigError(f"{config.pyproject}: {key}: no student to train; list the student candidates "
+                          f"(e.g. students = [\"student-tfidf\"]) or pass --candidate")
+    return pairs
+
+
+def spec_for(config: Config, slot: str, candidate: str, overrides: dict[str, Any]) -> tuple[DistillSpec, str]:
+    """The spec and golden set for one student: flags (`overrides`, None = unset) over the candidate's
+    `train` table over `[tool.goldgate.distill]`."""
+    cand = config.candidates.get(candidate)
+    own = cand.train if cand and cand.train else None
+    where = f"[tool.goldgate.candidates.{candidate}.train]"
+
+    def pick(name: str, default: Any = None) -> Any:
+        for value in (overrides.get(name), getattr(own, name, None), getattr(config.distill, name)):
+            if value is not None:
+                return value
+        return default
+
+    goldens = pick("goldens")
+    if goldens is None:
+        raise ConfigError(f"{config.pyproject}: {where} goldens: not set; name the golden set to train on "
+                          f"(or set [tool.goldgate.distill] goldens, or pass --goldens)")
+    kind = pick("kind", "sklearn" if cand is None or cand.type == "sklearn" else "lora")
+    if cand is not None and cand.type != KIND_TYPES[kind]:
+        raise ConfigError(f"{config.pyproject}: {where} kind: '{kind}' trains a {KIND_TYPES[kind]} student, "
+                          f"but the candidate's type is '{cand.type}'")
+    hyper = {**config.distill.hyper, **(own.hyper if own else {}), **overrides.get("hyper", {})}
+    unknown = sorted(set(hyper) - HYPER[kind])
+    if unknown:
+        raise ConfigError(f"{config.pyproject}: {where} hyper.{unknown[0]}: not a {kind} setting "
+                          f"(known: {', '.join(sorted(HYPER[kind]))})")
+    out = overrides.get("out") or (config.path(cand.artifact) if cand and cand.artifact else None)
+    spec = DistillSpec(
+        slot=slot, candidate=candidate, kind=kind, out=out, base=pick("base"), input_field=pick("input_field", "text"),
+        train_splits=tuple(pick("train_splits", ("train",))), test_split=pick("test_split", "test"),
+        human_size=pick("human_size"), pool_split=pick("pool_split"), pool_size=pick("pool_size"),
+        teacher=pick("teacher"), llm_weight=pick("llm_weight", 1.0), strict_leakage=pick("strict_leakage", False),
+        seed=pick("seed", 0), hyper=hyper, push_to_hub=overrides.get("push_to_hub"),
+        progress=bool(overrides.get("progress", True)),
+    )
+    return spec, str(goldens)
 
 
 @dataclass
@@ -129,7 +188,7 @@ def distill(config: Config, golden: GoldenSet, spec: DistillSpec) -> DistillResu
     card["speed"] = measure_speed(backend.predict_texts, texts, batch_size=backend.batch_size,
                                   single=100 if spec.kind == "sklearn" else 20)
     card = write_card(out, card, [(e.id, e.hash) for e in ts.examples])
-    push = spec.push_to_hub or config.distill.get("push_to_hub")
+    push = spec.push_to_hub or config.distill.push_to_hub
     if push:
         push_artifact(out, str(push))
         card["pushed_to"] = str(push)
