@@ -57,7 +57,7 @@ class GateConfig(_Strict):
 class CandidateConfig(_Strict):
     """One way to serve a slot: a prompted LLM through litellm, or a trained student artifact."""
 
-    type: Literal["llm", "sklearn", "peft"] = "llm"
+    type: Literal["llm", "sklearn", "encoder", "peft"] = "llm"
     model: str | None = None
     prompt: str | None = None
     api_base: str | None = None

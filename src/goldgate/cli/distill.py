@@ -19,9 +19,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--slot", required=True, help="model slot the student will serve")
     d.add_argument("--candidate", required=True, help="name of the student candidate (artifact dir name)")
     d.add_argument("--goldens", required=True, help="golden dataset name or path (e.g. banking77)")
-    d.add_argument("--kind", choices=("sklearn", "lora", "causal-lora"), default="sklearn",
-                   help="sklearn TF-IDF + linear SVM, LoRA sequence classification, or causal-LM LoRA")
-    d.add_argument("--base", help="base model directory or Hub id (LoRA kinds)")
+    d.add_argument("--kind", choices=("sklearn", "encoder", "lora", "causal-lora"), default="sklearn",
+                   help="sklearn TF-IDF + linear SVM, frozen encoder + logistic regression (served by ONNX "
+                        "Runtime), LoRA sequence classification, or causal-LM LoRA")
+    d.add_argument("--base", help="base model: minilm (pinned PyPI package, checksum-verified), a local "
+                                  "directory or a Hub id (encoder and LoRA kinds)")
     d.add_argument("--out", type=Path, help="artifact directory (default: artifacts/<candidate>)")
     d.add_argument("--input-field", default="text")
     d.add_argument("--train-split", action="append", help="split(s) to train on (default: train)")
@@ -37,10 +39,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--epochs", type=int, help="LoRA epochs")
     d.add_argument("--lr", type=float, help="LoRA learning rate")
     d.add_argument("--batch-size", type=int, help="LoRA batch size")
-    d.add_argument("--max-length", type=int, help="LoRA max tokens per input")
+    d.add_argument("--max-length", type=int, help="encoder / LoRA: max tokens per input")
     d.add_argument("--lora-r", type=int, help="LoRA rank")
     d.add_argument("--target-modules", help="comma-separated LoRA target modules (default: peft's for the model)")
-    d.add_argument("--C", type=float, help="sklearn: inverse regularisation of the linear SVM")
+    d.add_argument("--C", type=float, help="sklearn / encoder: inverse regularisation of the linear model")
     d.add_argument("--push-to-hub", metavar="REPO_ID", help="upload the artifact (default: [tool.goldgate.distill])")
     d.set_defaults(func=_distill)
 
@@ -62,8 +64,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _hyper(args: argparse.Namespace) -> dict[str, Any]:
-    if args.kind == "sklearn":
-        return {"C": args.C} if args.C is not None else {}
+    if args.kind in ("sklearn", "encoder"):
+        linear: dict[str, Any] = {"C": args.C} if args.C is not None else {}
+        if args.kind == "encoder" and args.max_length is not None:
+            linear["max_length"] = args.max_length
+        return linear
     names = {"epochs": "epochs", "lr": "lr", "batch_size": "batch_size", "max_length": "max_length", "lora_r": "r"}
     hyper = {key: getattr(args, flag) for flag, key in names.items() if getattr(args, flag) is not None}
     if args.target_modules:

@@ -9,30 +9,16 @@ the tokenizer (`tokenizer/`); the base model is named in the card and loaded fro
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from goldgate.models.lora import PROMPT, LoraError, base_ref, load_pretrained
+from goldgate.models.bases import base_ref, load_pretrained
+from goldgate.models.lora import PROMPT, LoraError
 from goldgate.students.dataset import TrainingSet
+from goldgate.students.progress import steps
 
 __all__ = ["train_lora_causal", "train_lora_classifier"]
-
-@contextmanager
-def _steps(total: int, label: str, enabled: bool) -> Iterator[Any]:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  TextColumn("loss {task.fields[loss]:.3f}"), disable=not enabled) as bar:
-        task = bar.add_task(label, total=total, loss=float("nan"))
-        yield lambda loss: bar.update(task, advance=1, loss=loss)
 
 
 def _train(model: Any, batches: list[dict[str, Any]], *, epochs: int, lr: float, seed: int, label: str,
@@ -44,7 +30,7 @@ def _train(model: Any, batches: list[dict[str, Any]], *, epochs: int, lr: float,
     gen = torch.Generator().manual_seed(seed)
     history = []
     model.train()
-    with _steps(epochs * len(batches), label, progress) as step:
+    with steps(epochs * len(batches), label, progress) as step:
         for _ in range(epochs):
             total = 0.0
             for i in torch.randperm(len(batches), generator=gen).tolist():

@@ -26,7 +26,10 @@ from goldgate.students.speed import measure_speed
 
 __all__ = ["DistillResult", "DistillSpec", "distill"]
 
-KIND_TYPES = {"sklearn": "sklearn", "lora": "peft", "causal-lora": "peft"}
+KIND_TYPES = {"sklearn": "sklearn", "encoder": "encoder", "lora": "peft", "causal-lora": "peft"}
+
+# Texts timed for the card: enough for a stable throughput without dominating training time.
+_SPEED_TEXTS = {"sklearn": 2000, "encoder": 1000}
 
 
 @dataclass
@@ -67,7 +70,11 @@ def _train(spec: DistillSpec, ts: TrainingSet, labels: list[str] | None, out: Pa
 
         return train_sklearn(ts, out, seed=spec.seed, **spec.hyper)
     if not spec.base:
-        raise GoldgateError(f"--kind {spec.kind} needs --base (a local model directory or a Hub id)")
+        raise GoldgateError(f"--kind {spec.kind} needs --base (minilm, a local model directory or a Hub id)")
+    if spec.kind == "encoder":
+        from goldgate.students.encoder import train_encoder
+
+        return train_encoder(spec.base, ts, out, seed=spec.seed, progress=spec.progress, **spec.hyper)
     from goldgate.students.lora import train_lora_causal, train_lora_classifier
 
     if spec.kind == "lora":
@@ -125,9 +132,9 @@ def distill(config: Config, golden: GoldenSet, spec: DistillSpec) -> DistillResu
         },
     }
     backend = load_backend(out, card)
-    texts = [e.text for e in ts.examples[:2000 if spec.kind == "sklearn" else 200]]
+    texts = [e.text for e in ts.examples[:_SPEED_TEXTS.get(spec.kind, 200)]]
     card["speed"] = measure_speed(backend.predict_texts, texts, batch_size=backend.batch_size,
-                                  single=100 if spec.kind == "sklearn" else 20)
+                                  single=20 if spec.kind in ("lora", "causal-lora") else 100)
     card = write_card(out, card, [(e.id, e.hash) for e in ts.examples])
     push = spec.push_to_hub or config.distill.get("push_to_hub")
     if push:
