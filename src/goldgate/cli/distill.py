@@ -41,6 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--batch-size", type=int, help="LoRA batch size")
     d.add_argument("--max-length", type=int, help="encoder / LoRA: max tokens per input")
     d.add_argument("--lora-r", type=int, help="LoRA rank")
+    d.add_argument("--head-lr", type=float, help="LoRA: learning rate of the new classification head (default: --lr)")
+    d.add_argument("--val-fraction", type=float,
+                   help="LoRA: seeded share of the training set held out for early stopping (default 0: none)")
+    d.add_argument("--patience", type=int, help="LoRA: epochs without validation gain before stopping (default 2)")
     d.add_argument("--target-modules", help="comma-separated LoRA target modules (default: peft's for the model)")
     d.add_argument("--C", type=float, help="sklearn / encoder: inverse regularisation of the linear model")
     d.add_argument("--push-to-hub", metavar="REPO_ID", help="upload the artifact (default: [tool.goldgate.distill])")
@@ -70,6 +74,8 @@ def _hyper(args: argparse.Namespace) -> dict[str, Any]:
             linear["max_length"] = args.max_length
         return linear
     names = {"epochs": "epochs", "lr": "lr", "batch_size": "batch_size", "max_length": "max_length", "lora_r": "r"}
+    if args.kind == "lora":
+        names |= {"head_lr": "head_lr", "val_fraction": "val_fraction", "patience": "patience"}
     hyper = {key: getattr(args, flag) for flag, key in names.items() if getattr(args, flag) is not None}
     if args.target_modules:
         hyper["target_modules"] = [m.strip() for m in args.target_modules.split(",") if m.strip()]
