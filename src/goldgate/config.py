@@ -67,6 +67,9 @@ class CandidateConfig(_Strict):
     output_cost_per_token: float | None = Field(default=None, ge=0)
     artifact: str | None = None
     description: str | None = None
+    # Label slots: ask the server for JSON `{"label": <one of the labels>}` via a JSON-schema
+    # response_format (llama.cpp turns it into a grammar, so every answer is a valid label).
+    constrain_labels: bool = False
 
     @field_validator("params")
     @classmethod

@@ -8,13 +8,13 @@ so an app serving it needs onnxruntime, tokenizers and numpy, not torch or trans
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from goldgate.errors import GoldgateError
+from goldgate.machine import compute_threads
 
-__all__ = ["HEAD_FILE", "ONNX_FILE", "EncoderBackend", "OnnxEncoder", "compute_threads"]
+__all__ = ["HEAD_FILE", "ONNX_FILE", "EncoderBackend", "EncoderError", "OnnxEncoder"]
 
 ONNX_FILE = "encoder.onnx"
 HEAD_FILE = "head.npz"
@@ -22,21 +22,6 @@ HEAD_FILE = "head.npz"
 
 class EncoderError(GoldgateError):
     """An encoder artifact is incomplete or cannot be run."""
-
-
-def compute_threads() -> int:
-    """Compute threads for torch and ONNX Runtime: `$GOLDGATE_THREADS`, else 1 on machines with two
-    CPUs or fewer, else half the CPUs (at most 8).
-
-    Deliberate: on the 2-CPU machines goldgate is developed on, with any other process busy, one
-    compute thread was up to 10× faster than two (spinning threads fight for the one free core);
-    on bigger machines half the cores leaves room for the request-handling side.
-    """
-    env = os.environ.get("GOLDGATE_THREADS")
-    if env:
-        return max(1, int(env))
-    cpus = os.cpu_count() or 1
-    return 1 if cpus <= 2 else min(8, cpus // 2)
 
 
 class OnnxEncoder:

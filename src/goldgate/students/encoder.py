@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from goldgate.machine import compute_threads
 from goldgate.models.bases import base_ref, resolve_base
-from goldgate.models.encoder import HEAD_FILE, ONNX_FILE, OnnxEncoder, compute_threads
+from goldgate.models.encoder import HEAD_FILE, ONNX_FILE, OnnxEncoder
 from goldgate.models.onnx import export_encoder
 from goldgate.students.dataset import TrainingSet
 from goldgate.students.progress import steps

@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from goldgate.machine import compute_threads
 from goldgate.models.bases import base_ref, load_pretrained
-from goldgate.models.encoder import compute_threads
 from goldgate.models.lora import PROMPT, LoraError
 from goldgate.students.dataset import TrainingSet
 from goldgate.students.progress import steps
