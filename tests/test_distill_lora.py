@@ -147,3 +147,37 @@ def test_causal_lora_learns_free_text_and_reloads(tmp_path: Path) -> None:
     backend = LoraCausalBackend(out, trained)
     outs = [text for text, _ in backend.predict_texts([x for x, _ in pairs])]
     assert sum(o == y for o, (_, y) in zip(outs, pairs)) >= 2, outs
+
+
+def test_lora_classifier_early_stopping_restores_the_best_epoch(tmp_path: Path) -> None:
+    """A validation slice carved from train (seeded) stops training after `patience` epochs
+    without gain; the saved adapter is the best epoch's, trained through accelerate."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from goldgate.models.lora import LoraClassifierBackend
+    from goldgate.students.dataset import Example, TrainingSet
+    from goldgate.students.lora import train_lora_classifier
+
+    base = tmp_path / "tiny-bert"
+    tok = _tokenizer([r["inputs"]["text"] for r in _records()], base, causal=False)
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=len(tok), hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=128, max_position_embeddings=64)).save_pretrained(base)
+    train = [r for r in _records() if r["metadata"]["split"] == "train"]
+    ts = TrainingSet([Example(r["id"], r["inputs"]["text"], r["expected"]["label"], "human") for r in train],
+                     "test", "0" * 64)
+    out = tmp_path / "art"
+    card = train_lora_classifier(str(base), ts, LABELS, out, epochs=60, lr=5e-3, head_lr=2e-2, batch_size=8,
+                                 val_fraction=0.25, patience=2, progress=False)
+    assert card["params"]["val_size"] == 12 and card["device"] == "cpu"
+    assert len(card["val_history"]) < 60, "never stopped early"
+    best = card["best_epoch"]
+    scores = [(v["accuracy"], -v["loss"]) for v in card["val_history"]]
+    assert scores[best - 1] == max(scores) and len(scores) == best + 2
+    backend = LoraClassifierBackend(out, {**card, "labels": LABELS})
+    val_acc = card["val_history"][best - 1]["accuracy"]
+    assert val_acc >= 0.75
+    test = [r for r in _records() if r["metadata"]["split"] == "test"]
+    outs = backend.predict_texts([r["inputs"]["text"] for r in test])
+    assert sum(lab == r["expected"]["label"] for (lab, _), r in zip(outs, test)) / len(test) >= 0.75

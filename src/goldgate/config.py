@@ -60,7 +60,7 @@ class TrainSettings(_Strict):
     """How `goldgate distill` trains one student; unset keys fall back to `[tool.goldgate.distill]`."""
 
     goldens: str | None = None
-    kind: Literal["sklearn", "lora", "causal-lora"] | None = None
+    kind: Literal["sklearn", "encoder", "lora", "causal-lora"] | None = None
     base: str | None = None
     input_field: str | None = None
     train_splits: list[str] | None = None
@@ -88,7 +88,7 @@ class DistillConfig(TrainSettings):
 class CandidateConfig(_Strict):
     """One way to serve a slot: a prompted LLM through litellm, or a trained student artifact."""
 
-    type: Literal["llm", "sklearn", "peft"] = "llm"
+    type: Literal["llm", "sklearn", "encoder", "peft"] = "llm"
     model: str | None = None
     prompt: str | None = None
     api_base: str | None = None
@@ -99,6 +99,9 @@ class CandidateConfig(_Strict):
     artifact: str | None = None
     description: str | None = None
     train: TrainSettings | None = None
+    # Label slots: ask the server for JSON `{"label": <one of the labels>}` via a JSON-schema
+    # response_format (llama.cpp turns it into a grammar, so every answer is a valid label).
+    constrain_labels: bool = False
 
     @field_validator("params")
     @classmethod

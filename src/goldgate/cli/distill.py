@@ -22,9 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--slot", help="model slot the student will serve (default: every slot with `students`)")
     d.add_argument("--candidate", help="the student candidate to train (default: the slot's `students`)")
     d.add_argument("--goldens", help="golden dataset name or path (default: the candidate's `train.goldens`)")
-    d.add_argument("--kind", choices=("sklearn", "lora", "causal-lora"),
-                   help="sklearn TF-IDF + linear SVM, LoRA sequence classification, or causal-LM LoRA")
-    d.add_argument("--base", help="base model directory or Hub id (LoRA kinds)")
+    d.add_argument("--kind", choices=("sklearn", "encoder", "lora", "causal-lora"),
+                   help="sklearn TF-IDF + linear SVM, frozen encoder + logistic regression (served by ONNX "
+                        "Runtime), LoRA sequence classification, or causal-LM LoRA")
+    d.add_argument("--base", help="base model: minilm (pinned PyPI package, checksum-verified), a local "
+                                  "directory or a Hub id (encoder and LoRA kinds)")
     d.add_argument("--out", type=Path, help="artifact directory (default: the candidate's artifact, else "
                                             "artifacts/<candidate>)")
     d.add_argument("--input-field")
@@ -41,10 +43,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--epochs", type=int, help="LoRA epochs")
     d.add_argument("--lr", type=float, help="LoRA learning rate")
     d.add_argument("--batch-size", type=int, help="LoRA batch size")
-    d.add_argument("--max-length", type=int, help="LoRA max tokens per input")
+    d.add_argument("--max-length", type=int, help="encoder / LoRA: max tokens per input")
     d.add_argument("--lora-r", type=int, help="LoRA rank")
+    d.add_argument("--head-lr", type=float, help="LoRA: learning rate of the new classification head (default: --lr)")
+    d.add_argument("--val-fraction", type=float,
+                   help="LoRA: seeded share of the training set held out for early stopping (default 0: none)")
+    d.add_argument("--patience", type=int, help="LoRA: epochs without validation gain before stopping (default 2)")
     d.add_argument("--target-modules", help="comma-separated LoRA target modules (default: peft's for the model)")
-    d.add_argument("--C", type=float, help="sklearn: inverse regularisation of the linear SVM")
+    d.add_argument("--C", type=float, help="sklearn / encoder: inverse regularisation of the linear model")
     d.add_argument("--push-to-hub", metavar="REPO_ID", help="upload the artifact (default: [tool.goldgate.distill])")
     d.set_defaults(func=_distill)
 
@@ -71,7 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The flags given, as `spec_for` overrides (None = not given, so the config decides)."""
     names = {"epochs": "epochs", "lr": "lr", "batch_size": "batch_size", "max_length": "max_length", "lora_r": "r",
-             "C": "C"}
+             "C": "C", "head_lr": "head_lr", "val_fraction": "val_fraction", "patience": "patience"}
     hyper = {key: getattr(args, flag) for flag, key in names.items() if getattr(args, flag) is not None}
     if args.target_modules:
         hyper["target_modules"] = [m.strip() for m in args.target_modules.split(",") if m.strip()]

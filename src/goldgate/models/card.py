@@ -19,7 +19,7 @@ __all__ = ["CARD_SCHEMA", "HASHES_FILE", "CardError", "read_card", "read_train_h
 
 CARD_SCHEMA = "goldgate.student/v1"
 HASHES_FILE = "train_hashes.txt"
-KINDS = ("sklearn", "peft-seq-cls", "peft-causal-lm")
+KINDS = ("sklearn", "encoder", "peft-seq-cls", "peft-causal-lm")
 
 
 class CardError(GoldgateError):
@@ -64,7 +64,7 @@ def render_card(card: dict[str, Any]) -> str:
     counts = ", ".join(f"{k}: {v}" for k, v in data.get("counts", {}).items())
     lines = [
         "---",
-        "library_name: " + ("scikit-learn" if card["kind"] == "sklearn" else "peft"),
+        "library_name: " + {"sklearn": "scikit-learn", "encoder": "onnx"}.get(card["kind"], "peft"),
         "tags: [goldgate, distillation]",
         "---",
         f"# {card.get('candidate', 'student')}",

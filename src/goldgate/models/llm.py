@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,7 +12,22 @@ from goldgate.config import CandidateConfig, Config, SlotConfig, expand_env
 from goldgate.errors import ConfigError
 from goldgate.models.base import Prediction, parse_label
 
-__all__ = ["LLMModel", "runner_settings"]
+__all__ = ["LLMModel", "label_schema", "runner_settings"]
+
+
+def label_schema(labels: Sequence[str]) -> dict[str, Any]:
+    """An OpenAI-style JSON response_format whose schema admits exactly one of `labels`; the
+    `schema` key is what llama.cpp's server compiles into a grammar."""
+    return {"type": "json_object", "schema": {"type": "object", "properties": {"label": {"enum": list(labels)}},
+                                              "required": ["label"]}}
+
+
+def _json_label(content: str) -> str:
+    try:
+        value = json.loads(content)
+    except ValueError:
+        return content
+    return str(value.get("label", content)) if isinstance(value, dict) else content
 
 
 class LLMModel:
@@ -47,10 +63,13 @@ class LLMModel:
         values = dict(inputs)
         if self.labels is not None:
             values.setdefault("labels", self.labels)
+        params = dict(self.cand.params)
+        if self.cand.constrain_labels and self.labels is not None:
+            params["response_format"] = label_schema(self.labels)
         return CallRequest(
             model=self.cand.model or "",
             messages=self.template.render(values, self.config.root),
-            params=dict(self.cand.params),
+            params=params,
             repeat=repeat,
             kind="app",
             api_base=self._api_base,
@@ -73,7 +92,8 @@ class LLMModel:
         )
         if pred.ok and self.slot.task == "label":
             assert self.labels is not None
-            pred.label = parse_label(res.content, self.labels)
+            pred.label = parse_label(_json_label(res.content) if self.cand.constrain_labels else res.content,
+                                     self.labels)
             if pred.label is None:
                 pred.error = f"unparseable output (not one of the {len(self.labels)} labels): {res.content[:80]!r}"
         return pred

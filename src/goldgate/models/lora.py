@@ -10,28 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from goldgate.errors import GoldgateError
+from goldgate.models.bases import load_pretrained
 
-__all__ = ["PROMPT", "LoraCausalBackend", "LoraClassifierBackend", "LoraError", "base_ref", "load_pretrained"]
+__all__ = ["PROMPT", "LoraCausalBackend", "LoraClassifierBackend", "LoraError"]
 
 PROMPT = "### Input:\n{text}\n### Output:\n"
 
 
 class LoraError(GoldgateError):
-    """A base model or adapter could not be loaded or trained."""
-
-
-def base_ref(base: str) -> str:
-    """Local directories are recorded absolute, so the artifact loads from any working directory."""
-    p = Path(base)
-    return str(p.resolve()) if p.exists() else base
-
-
-def load_pretrained(loader: Any, ref: str, **kwargs: Any) -> Any:
-    try:
-        return loader.from_pretrained(ref, **kwargs)
-    except (OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise LoraError(f"cannot load '{ref}' with {loader.__name__}: {first}") from None
+    """A LoRA adapter could not be set up or trained on the given base."""
 
 
 class LoraClassifierBackend:

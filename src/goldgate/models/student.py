@@ -1,4 +1,4 @@
-"""Student candidates (`type = "sklearn"` or `"peft"`) behind the same `predict` interface as LLMs.
+"""Student candidates (`type = "sklearn"`, `"encoder"` or `"peft"`) behind the same `predict` interface as LLMs.
 
 The artifact's `card.json` says which backend to load; `cost_usd` on each prediction is the
 all-in per-request cost from `[tool.goldgate.cost]` (0 when unset), and `latency_s` is measured:
@@ -20,7 +20,7 @@ from goldgate.models.base import Model, Prediction, parse_label
 
 __all__ = ["Student", "load_student"]
 
-_TYPE_KINDS = {"sklearn": ("sklearn",), "peft": ("peft-seq-cls", "peft-causal-lm")}
+_TYPE_KINDS = {"sklearn": ("sklearn",), "encoder": ("encoder",), "peft": ("peft-seq-cls", "peft-causal-lm")}
 
 
 class Backend(Protocol):
@@ -90,6 +90,10 @@ def load_backend(artifact: Path, card: dict[str, Any]) -> Backend:
         from goldgate.models.sklearn import SklearnBackend
 
         return SklearnBackend(artifact)
+    if kind == "encoder":
+        from goldgate.models.encoder import EncoderBackend
+
+        return EncoderBackend(artifact, card)
     from goldgate.models.lora import LoraCausalBackend, LoraClassifierBackend
 
     return LoraClassifierBackend(artifact, card) if kind == "peft-seq-cls" else LoraCausalBackend(artifact, card)

@@ -9,55 +9,80 @@ the tokenizer (`tokenizer/`); the base model is named in the card and loaded fro
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from goldgate.models.lora import PROMPT, LoraError, base_ref, load_pretrained
+from goldgate.machine import compute_threads
+from goldgate.models.bases import base_ref, load_pretrained
+from goldgate.models.lora import PROMPT, LoraError
 from goldgate.students.dataset import TrainingSet
+from goldgate.students.progress import steps
 
 __all__ = ["train_lora_causal", "train_lora_classifier"]
 
-@contextmanager
-def _steps(total: int, label: str, enabled: bool) -> Iterator[Any]:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  TextColumn("loss {task.fields[loss]:.3f}"), disable=not enabled) as bar:
-        task = bar.add_task(label, total=total, loss=float("nan"))
-        yield lambda loss: bar.update(task, advance=1, loss=loss)
-
 
 def _train(model: Any, batches: list[dict[str, Any]], *, epochs: int, lr: float, seed: int, label: str,
-           progress: bool, loss_fn: Any) -> list[float]:
-    """A plain AdamW loop (no Trainer: fewer moving parts, same result); returns mean loss per epoch."""
+           progress: bool, loss_fn: Any, head_lr: float | None = None,
+           validate: Callable[[Any], tuple[float, float]] | None = None, patience: int = 2) -> dict[str, Any]:
+    """A plain AdamW loop (no Trainer: fewer moving parts) run through `accelerate`, so the same
+    code uses the CPU here and one or more GPUs where present (`accelerate launch` shards the
+    batches over processes). The new head may learn faster than the adapter (`head_lr`). With
+    `validate` (→ accuracy, loss on a held-out slice), training stops after `patience` epochs
+    without improvement and the best epoch's weights are restored."""
     import torch
+    from accelerate import Accelerator
 
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+    torch.set_num_threads(compute_threads())
+    acc = Accelerator()
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    head = [p for n, p in trainable if head_lr is not None and _is_head(n)]
+    groups = [{"params": [p for n, p in trainable if not (head_lr is not None and _is_head(n))], "lr": lr}]
+    if head:
+        groups.append({"params": head, "lr": head_lr})
+    model, opt = acc.prepare(model, torch.optim.AdamW(groups, lr=lr))
+    mine = batches[: len(batches) - len(batches) % acc.num_processes][acc.process_index :: acc.num_processes]
     gen = torch.Generator().manual_seed(seed)
-    history = []
-    model.train()
-    with _steps(epochs * len(batches), label, progress) as step:
-        for _ in range(epochs):
+    history: list[float] = []
+    val_history: list[dict[str, float]] = []
+    best: tuple[tuple[float, float], int, dict[str, Any]] | None = None
+    with steps(epochs * len(mine), label, progress and acc.is_main_process) as step:
+        for epoch in range(epochs):
+            model.train()
             total = 0.0
-            for i in torch.randperm(len(batches), generator=gen).tolist():
-                loss = loss_fn(model, batches[i])
+            for i in torch.randperm(len(mine), generator=gen).tolist():
+                loss = loss_fn(model, {k: v.to(acc.device) for k, v in mine[i].items()})
                 opt.zero_grad()
-                loss.backward()
+                acc.backward(loss)
                 opt.step()
                 value = loss.item()
                 total += value
                 step(value)
-            history.append(total / max(1, len(batches)))
+            history.append(total / max(1, len(mine)))
+            if validate is None:
+                continue
+            model.eval()
+            v_acc, v_loss = validate(model)
+            val_history.append({"accuracy": v_acc, "loss": v_loss})
+            if best is None or (v_acc, -v_loss) > best[0]:
+                state = {n: p.detach().clone() for n, p in acc.unwrap_model(model).named_parameters() if p.requires_grad}
+                best = ((v_acc, -v_loss), epoch, state)
+            elif epoch - best[1] >= patience:
+                break
+    model = acc.unwrap_model(model)
+    if best is not None:
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                if n in best[2]:
+                    p.copy_(best[2][n])
     model.eval()
-    return history
+    return {"loss_history": history, "val_history": val_history, "best_epoch": None if best is None else best[1] + 1,
+            "device": str(acc.device), "processes": acc.num_processes}
+
+
+def _is_head(name: str) -> bool:
+    """The classification head peft keeps trainable in full (`modules_to_save`), not the adapter."""
+    return "modules_to_save" in name or name.split(".")[-2:-1] in (["classifier"], ["score"])
 
 
 def _lora(model: Any, task: str, r: int, alpha: int, dropout: float, target_modules: Sequence[str] | None) -> Any:
@@ -79,16 +104,22 @@ def train_lora_classifier(
     *,
     epochs: int = 3,
     lr: float = 5e-4,
+    head_lr: float | None = None,
     batch_size: int = 16,
     r: int = 8,
     alpha: int = 16,
     dropout: float = 0.05,
     max_length: int = 64,
+    val_fraction: float = 0.0,
+    patience: int = 2,
     seed: int = 0,
     target_modules: Sequence[str] | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Fine-tune a LoRA adapter + classification head; save adapter and tokenizer to `out_dir`."""
+    """Fine-tune a LoRA adapter + classification head; save adapter and tokenizer to `out_dir`.
+    With `val_fraction`, a seeded slice of the training set is held out for early stopping."""
+    import random
+
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
@@ -99,18 +130,26 @@ def train_lora_classifier(
         raise LoraError(f"training targets not in the slot's labels: {', '.join(unknown[:5])}")
     tok = load_pretrained(AutoTokenizer, base)
     model = load_pretrained(AutoModelForSequenceClassification, base, num_labels=len(labels), label2id=label2id,
-                  id2label={i: lab for lab, i in label2id.items()})
+                            id2label={i: lab for lab, i in label2id.items()})
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     model.config.pad_token_id = tok.pad_token_id
     model = _lora(model, "SEQ_CLS", r, alpha, dropout, target_modules)
-    batches = []
-    for i in range(0, len(ts.examples), batch_size):
-        chunk = ts.examples[i : i + batch_size]
-        enc = tok([e.text for e in chunk], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-        enc["labels"] = torch.tensor([label2id[e.target] for e in chunk])
-        enc["weights"] = torch.tensor([e.weight for e in chunk], dtype=torch.float32)
-        batches.append(dict(enc))
+    examples = list(ts.examples)
+    random.Random(seed).shuffle(examples)
+    n_val = int(len(examples) * val_fraction)
+    val, train = examples[:n_val], examples[n_val:]
+
+    def batched(rows: list[Any]) -> list[dict[str, Any]]:
+        out = []
+        for i in range(0, len(rows), batch_size):
+            chunk = rows[i : i + batch_size]
+            enc = tok([e.text for e in chunk], padding=True, truncation=True, max_length=max_length,
+                      return_tensors="pt")
+            enc["labels"] = torch.tensor([label2id[e.target] for e in chunk])
+            enc["weights"] = torch.tensor([e.weight for e in chunk], dtype=torch.float32)
+            out.append(dict(enc))
+        return out
 
     def loss_fn(m: Any, batch: dict[str, Any]) -> Any:
         inputs = {k: v for k, v in batch.items() if k not in ("labels", "weights")}
@@ -118,17 +157,32 @@ def train_lora_classifier(
         per = torch.nn.functional.cross_entropy(logits, batch["labels"], reduction="none")
         return (per * batch["weights"]).sum() / batch["weights"].sum()
 
+    val_batches = batched(val)
+
+    def validate(m: Any) -> tuple[float, float]:
+        right, loss = 0, 0.0
+        device = next(m.parameters()).device
+        with torch.no_grad():
+            for b in val_batches:
+                b = {k: v.to(device) for k, v in b.items()}
+                inputs = {k: v for k, v in b.items() if k not in ("labels", "weights")}
+                logits = m(**inputs).logits
+                right += int((logits.argmax(-1) == b["labels"]).sum())
+                loss += float(torch.nn.functional.cross_entropy(logits, b["labels"], reduction="sum"))
+        return right / len(val), loss / len(val)
+
     t0 = time.perf_counter()
-    history = _train(model, batches, epochs=epochs, lr=lr, seed=seed, label="LoRA seq-cls", progress=progress,
-                     loss_fn=loss_fn)
+    run = _train(model, batched(train), epochs=epochs, lr=lr, seed=seed, label="LoRA seq-cls", progress=progress,
+                 loss_fn=loss_fn, head_lr=head_lr, validate=validate if val else None, patience=patience)
     train_s = time.perf_counter() - t0
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir / "adapter")
     tok.save_pretrained(out_dir / "tokenizer")
     return {"kind": "peft-seq-cls", "base_model": base_ref(base), "labels": list(labels), "seed": seed,
-            "train_s": train_s, "loss_history": history,
-            "params": {"epochs": epochs, "lr": lr, "batch_size": batch_size, "r": r, "alpha": alpha,
-                       "dropout": dropout, "max_length": max_length,
+            "train_s": train_s, **run,
+            "params": {"epochs": epochs, "lr": lr, "head_lr": head_lr, "batch_size": batch_size, "r": r,
+                       "alpha": alpha, "dropout": dropout, "max_length": max_length, "val_fraction": val_fraction,
+                       "val_size": len(val), "patience": patience,
                        "target_modules": list(target_modules) if target_modules else None}}
 
 
@@ -188,14 +242,14 @@ def train_lora_causal(
         return (per_ex * batch["weights"]).sum() / batch["weights"].sum()
 
     t0 = time.perf_counter()
-    history = _train(model, batches, epochs=epochs, lr=lr, seed=seed, label="LoRA causal-LM", progress=progress,
-                     loss_fn=loss_fn)
+    run = _train(model, batches, epochs=epochs, lr=lr, seed=seed, label="LoRA causal-LM", progress=progress,
+                 loss_fn=loss_fn)
     train_s = time.perf_counter() - t0
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir / "adapter")
     tok.save_pretrained(out_dir / "tokenizer")
     return {"kind": "peft-causal-lm", "base_model": base_ref(base), "seed": seed, "train_s": train_s,
-            "loss_history": history,
+            **run,
             "params": {"epochs": epochs, "lr": lr, "batch_size": batch_size, "r": r, "alpha": alpha,
                        "dropout": dropout, "max_length": max_length, "max_new_tokens": max_new_tokens,
                        "prompt": PROMPT, "target_modules": list(target_modules) if target_modules else None}}

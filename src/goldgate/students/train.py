@@ -26,9 +26,13 @@ from goldgate.students.speed import measure_speed
 
 __all__ = ["DistillResult", "DistillSpec", "distill", "spec_for", "students_to_train"]
 
-KIND_TYPES = {"sklearn": "sklearn", "lora": "peft", "causal-lora": "peft"}
+KIND_TYPES = {"sklearn": "sklearn", "encoder": "encoder", "lora": "peft", "causal-lora": "peft"}
 _LORA = {"epochs", "lr", "batch_size", "r", "alpha", "dropout", "max_length", "target_modules"}
-HYPER = {"sklearn": {"C"}, "lora": _LORA, "causal-lora": _LORA | {"max_new_tokens"}}
+HYPER = {"sklearn": {"C"}, "encoder": {"C", "max_length"}, "lora": _LORA | {"head_lr", "val_fraction", "patience"},
+         "causal-lora": _LORA | {"max_new_tokens"}}
+
+# Texts timed for the card: enough for a stable throughput without dominating training time.
+_SPEED_TEXTS = {"sklearn": 2000, "encoder": 1000}
 
 
 @dataclass
@@ -91,7 +95,8 @@ def spec_for(config: Config, slot: str, candidate: str, overrides: dict[str, Any
     if goldens is None:
         raise ConfigError(f"{config.pyproject}: {where} goldens: not set; name the golden set to train on "
                           f"(or set [tool.goldgate.distill] goldens, or pass --goldens)")
-    kind = pick("kind", "sklearn" if cand is None or cand.type == "sklearn" else "lora")
+    default_kind = {"sklearn": "sklearn", "encoder": "encoder"}.get(cand.type if cand is not None else "sklearn", "lora")
+    kind = pick("kind", default_kind)
     if cand is not None and cand.type != KIND_TYPES[kind]:
         raise ConfigError(f"{config.pyproject}: {where} kind: '{kind}' trains a {KIND_TYPES[kind]} student, "
                           f"but the candidate's type is '{cand.type}'")
@@ -126,7 +131,11 @@ def _train(spec: DistillSpec, ts: TrainingSet, labels: list[str] | None, out: Pa
 
         return train_sklearn(ts, out, seed=spec.seed, **spec.hyper)
     if not spec.base:
-        raise GoldgateError(f"--kind {spec.kind} needs --base (a local model directory or a Hub id)")
+        raise GoldgateError(f"--kind {spec.kind} needs --base (minilm, a local model directory or a Hub id)")
+    if spec.kind == "encoder":
+        from goldgate.students.encoder import train_encoder
+
+        return train_encoder(spec.base, ts, out, seed=spec.seed, progress=spec.progress, **spec.hyper)
     from goldgate.students.lora import train_lora_causal, train_lora_classifier
 
     if spec.kind == "lora":
@@ -184,9 +193,9 @@ def distill(config: Config, golden: GoldenSet, spec: DistillSpec) -> DistillResu
         },
     }
     backend = load_backend(out, card)
-    texts = [e.text for e in ts.examples[:2000 if spec.kind == "sklearn" else 200]]
+    texts = [e.text for e in ts.examples[:_SPEED_TEXTS.get(spec.kind, 200)]]
     card["speed"] = measure_speed(backend.predict_texts, texts, batch_size=backend.batch_size,
-                                  single=100 if spec.kind == "sklearn" else 20)
+                                  single=20 if spec.kind in ("lora", "causal-lora") else 100)
     card = write_card(out, card, [(e.id, e.hash) for e in ts.examples])
     push = spec.push_to_hub or config.distill.push_to_hub
     if push:
