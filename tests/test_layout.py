@@ -24,6 +24,6 @@ def test_import_linter_contracts_hold() -> None:
     exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
     if exe is None:
         pytest.skip("import-linter is not installed (pip install -e '.[dev]')")
-    res = subprocess.run([exe, "--no-cache"], cwd=ROOT, capture_output=True, text=True)
+    res = subprocess.run([exe, "--no-cache"], check=False, cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
     assert "0 broken" in res.stdout
