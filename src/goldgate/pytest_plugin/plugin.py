@@ -2,8 +2,9 @@
 
 - collection: `@goldgate.eval` functions are parametrised over golden cases (ids = case ids);
 - before the test bodies: every output the selected cases need is requested in one concurrent
-  batch, and each body runs as soon as its own answer lands (under xdist: per chunk, so each
-  worker knows its share up front);
+  batch, with the calls of the judges declared on the eval following each answer as it lands, and
+  each body runs as soon as its own answers are in (under xdist: per chunk, so each worker knows
+  its share up front);
 - reports: each case's result rides on `report.user_properties` as plain data, so the controller
   aggregates the same totals with or without xdist;
 - after the loop: suite gates decide the exit status by adjusting `session.testsfailed`, the
