@@ -550,3 +550,31 @@ def test_cli_bad_value_is_one_line_and_exit_2(
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 2
     assert err.count("\n") == 1 and err.startswith("goldgate: error: ") and expected in err
+
+
+def test_free_text_answers_and_their_judging(tmp_path: Path) -> None:
+    """Free-text goldens (`expected.answer` + `also_correct`): the sim answers the reference or a
+    garbled one, and its judge passes any listed true answer, also inside a chatty wrapper."""
+    qa = _write(tmp_path / "qa.jsonl", [
+        {"id": f"q{i}", "inputs": {"question": f"What happens in case number {i}?"},
+         "expected": {"answer": f"Nothing at all happens in case {i}", "also_correct": [f"Case {i} is harmless"]},
+         "metadata": {"split": "test"}, "provenance": {"source": "human"}}
+        for i in range(200)
+    ])
+    items = []
+    for i in range(200):
+        right = [f"Nothing at all happens in case {i}", f"case {i} is HARMLESS",
+                 f"Sure! Here it is:\nNothing at all happens in case {i}"][i % 3]
+        out, truth = (right, True) if i % 2 else (f"Something terrible happens in case {i}", False)
+        items.append((f"What happens in case number {i}?", out, f"Nothing at all happens in case {i}", truth))
+
+    async def body(url: str, http: aiohttp.ClientSession) -> tuple[list[str], list[str]]:
+        answers = await _contents(http, url, [_ask(f"Question: {it[0]}", model="answerer") for it in items])
+        verdicts = await _contents(http, url, [_judge_request(it, "judge", marker=False) for it in items])
+        return answers, verdicts
+
+    answers, verdicts = _serve(_settings(qa, accuracy=0.5, format_noise=0.0, judge_agreement=1.0), body)
+    right = [a == f"Nothing at all happens in case {i}" for i, a in enumerate(answers)]
+    assert 0.35 <= sum(right) / len(right) <= 0.65
+    assert all(r or len(a.split()) < 7 for r, a in zip(right, answers))  # wrong ones are garbled
+    assert [json.loads(v)["verdict"] == "pass" for v in verdicts] == [it[3] for it in items]

@@ -76,11 +76,12 @@ def test_model_swap_and_release() -> None:
     swap = _load("model-swap.yml")
     assert {"schedule", "workflow_dispatch"} <= set(swap["on"])
     runs = " ".join(s.get("run", "") for s in _steps(swap))
-    for command in ("goldgate argilla pull", "goldgate distill", "goldgate decide", "goldgate github swap-pr"):
+    for command in ("goldgate argilla pull", "goldgate distill", "goldgate decide", "goldgate github swap-pr",
+                    "goldgate judge calibrate --fresh"):  # --fresh: a model changed behind its name shows
         assert command in runs
     release = _load("release.yml")
     assert release["jobs"]["publish"]["needs"] == "gates"
     runs = " ".join(s.get("run", "") for s in _steps(release))
-    assert "goldgate judge calibrate" in runs and "goldgate run" in runs
+    assert "goldgate judge calibrate --fresh" in runs and "goldgate run" in runs
     ci = _load("ci.yml")
     assert any(".ci/run" in s.get("run", "") for s in _steps(ci))  # .ci/run starts Argilla, then `make test`

@@ -23,8 +23,10 @@ __all__ = [
     "judge",
     "load_goldens",
     "load_model",
+    "metrics",
 ]
 
+from goldgate import metrics
 from goldgate.engine.spec import eval
 from goldgate.errors import ConfigError, GoldenFormatError, GoldgateError, ModelCallError
 

@@ -6,12 +6,15 @@ primitives, never live clients.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-__all__ = ["SECRET_PARAM_KEYS", "TRANSPORT_PARAM_KEYS", "CallRequest", "CallResult", "cache_key"]
+from goldgate.calls.labels import parse_label
+
+__all__ = ["OUTPUT_SLOT", "SECRET_PARAM_KEYS", "TRANSPORT_PARAM_KEYS", "CallRequest", "CallResult", "FollowUp", "cache_key"]
 
 CallKind = Literal["app", "judge"]
 
@@ -80,3 +83,48 @@ class CallResult:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CallResult:
         return cls(**d)
+
+
+# Where a follow-up call's messages take the answer they follow (a character no prompt contains).
+OUTPUT_SLOT = "\x00goldgate:output\x00"
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    """A call made from another call's answer as soon as it lands (a judge reading the app's output),
+    under the same concurrency limit, retries and cache. Plain data, so call workers can make it.
+
+    `request`'s messages hold OUTPUT_SLOT where the answer goes; with `labels`, the answer is first
+    parsed to one of them (no follow-up when it parses to none: that case is an error anyway)."""
+
+    request: CallRequest
+    labels: tuple[str, ...] | None = None
+
+    def answer_text(self, content: str) -> str | None:
+        if self.labels is None:
+            return content
+        return parse_label(content, self.labels)
+
+    def made_from(self, answer: CallResult) -> CallRequest | None:
+        """The call to make once `answer` is in, or None when there is nothing to follow up."""
+        text = self.answer_text(answer.content) if answer.ok else None
+        if text is None:
+            return None
+        messages = [_fill(m, text) for m in self.request.messages]
+        return dataclasses.replace(self.request, messages=messages)
+
+    def to_dict(self) -> dict[str, Any]:
+        req = {f.name: getattr(self.request, f.name) for f in dataclasses.fields(CallRequest) if f.init}
+        return {"request": req, "labels": list(self.labels) if self.labels is not None else None}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FollowUp:
+        labels = d.get("labels")
+        return cls(CallRequest(**d["request"]), tuple(labels) if labels is not None else None)
+
+
+def _fill(message: dict[str, Any], text: str) -> dict[str, Any]:
+    content = message.get("content")
+    if isinstance(content, str) and OUTPUT_SLOT in content:
+        return {**message, "content": content.replace(OUTPUT_SLOT, text)}
+    return message

@@ -11,14 +11,17 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
-from goldgate.calls.base import CallRequest, CallResult
+from goldgate.calls.base import CallRequest, CallResult, FollowUp
 from goldgate.calls.cache import CallCache
 from goldgate.errors import CacheError
 
 __all__ = ["AdaptiveLimit", "RunStats", "RunnerSettings", "fill"]
+
+_FOLLOW_UP: ContextVar[bool] = ContextVar("goldgate_follow_up", default=False)
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ class RunnerSettings:
     progress: bool = True
     label: str = "model calls"
     processes: int = 0  # 0 = auto (see call_processes)
+    fresh: bool = False  # read no cached answers (new ones are still written)
 
 
 @dataclass
@@ -66,7 +70,10 @@ class AdaptiveLimit:
             self.inflight += 1
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(fut)
+        if _FOLLOW_UP.get():  # it completes a case whose answer is in: ahead of new generations
+            self._waiters.appendleft(fut)
+        else:
+            self._waiters.append(fut)
         try:
             await fut  # the slot was counted for us by _wake
         except asyncio.CancelledError:
@@ -108,9 +115,13 @@ async def fill(
     stats: RunStats,
     on_result: Callable[[CallResult], None],
     on_ready: Callable[[], None] | None = None,
+    followups: dict[str, list[FollowUp]] | None = None,
 ) -> None:
     """Make the missing calls in this process (claiming keys so peers don't repeat them).
-    `on_ready` is told once the batch passed its checks (prices known) and calls are about to go out."""
+    `on_ready` is told once the batch passed its checks (prices known) and calls are about to go out.
+    `followups` (by request key) are made as soon as the answer they follow lands, under the same
+    limit, so a judge reads each output while other outputs are still being generated."""
+    followups = followups or {}
     from goldgate.calls.llm import LLMClient
 
     limit = AdaptiveLimit(settings.concurrency)
@@ -121,7 +132,8 @@ async def fill(
 
     client = LLMClient(timeout_s=settings.timeout_s, max_retries=settings.max_retries, on_throttle=throttled,
                        limit=limit)
-    for req in {r.model + str(r.input_cost_per_token): r for r in missing}.values():
+    priced = [*missing, *(f.request for fs in followups.values() for f in fs)]
+    for req in {r.model + str(r.input_cost_per_token): r for r in priced}.values():
         client.pricing(req)  # unknown prices fail here, before any call
     asyncio.get_running_loop().set_default_executor(client.builds)
     if on_ready is not None:
@@ -135,16 +147,34 @@ async def fill(
     switch = sys.getswitchinterval()
     sys.setswitchinterval(0.001)
     try:
-        while pending:
-            mine = cache.claim(pending, ttl)
-            owned = [pending.pop(k) for k in list(pending) if k in mine]
+        async def one(req: CallRequest) -> None:
+            res = await client.complete(req)
+            stats.llm_calls += res.attempts
+            writer.add(req.kind, res)
+            results[req.key] = res
+            on_result(res)
+            for f in followups.get(req.key, ()):
+                child = f.made_from(res)
+                if child is not None and child.key not in results:
+                    await follow(child)
 
-            async def one(req: CallRequest) -> None:
-                res = await client.complete(req)
-                stats.llm_calls += res.attempts
-                writer.add(req.kind, res)
-                results[req.key] = res
-                on_result(res)
+        async def follow(req: CallRequest) -> None:
+            """A follow-up: from the cache, from a peer making it, or made here."""
+            while True:
+                hit = None if settings.fresh else cache.get_many([req.key]).get(req.key)
+                if hit is not None:
+                    stats.cache_hits += 1
+                    results[req.key] = hit
+                    on_result(hit)
+                    return
+                if cache.claim([req.key], ttl, fresh=settings.fresh):
+                    _FOLLOW_UP.set(True)  # this task only: it holds nothing but this follow-up now
+                    return await one(req)
+                await asyncio.sleep(0.05)
+
+        while pending:
+            mine = cache.claim(pending, ttl, fresh=settings.fresh)
+            owned = [pending.pop(k) for k in list(pending) if k in mine]
 
             try:
                 await asyncio.gather(*(one(r) for r in owned))

@@ -107,11 +107,12 @@ class CallCache:
         except sqlite3.Error as exc:
             raise CacheError(f"{self.path}: cannot write call cache: {exc}") from None
 
-    def claim(self, keys: Iterable[str], ttl_s: float) -> set[str]:
+    def claim(self, keys: Iterable[str], ttl_s: float, *, fresh: bool = False) -> set[str]:
         """Claim keys for this process; returns the ones we own (new or taken over from dead owners).
 
         A key already answered in the cache is never ours: a peer finished it (and dropped its
-        claim) after we last looked, and calling again would pay twice for one key."""
+        claim) after we last looked, and calling again would pay twice for one key. With `fresh`
+        (a run that must not trust stored answers) it may be ours again."""
         keys = list(keys)
         now = time.time()
         mine: set[str] = set()
@@ -128,7 +129,7 @@ class CallCache:
                 }
                 for k in chunk:
                     h = held.get(k)
-                    if k not in done and (h is None or h[0] == self.owner or h[3] < now
+                    if (fresh or k not in done) and (h is None or h[0] == self.owner or h[3] < now
                                           or not self._alive(h[1], h[2])):
                         mine.add(k)
                 self._db.executemany(

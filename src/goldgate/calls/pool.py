@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import asdict, fields
 from typing import Any
 
-from goldgate.calls.base import CallRequest, CallResult
+from goldgate.calls.base import CallRequest, CallResult, FollowUp
 from goldgate.calls.batch import RunnerSettings, RunStats, fill
 from goldgate.errors import ConfigError, GoldgateError
 
@@ -39,7 +39,7 @@ _CAN_FORK = hasattr(os, "fork")  # elsewhere each share gets its own process (an
 def _conf(settings: RunnerSettings, processes: int) -> dict:
     return {"cache_path": str(settings.cache_path), "concurrency": max(1, settings.concurrency // processes),
             "timeout_s": settings.timeout_s, "max_retries": settings.max_retries,
-            "forks": processes if _CAN_FORK else 1}
+            "forks": processes if _CAN_FORK else 1, "fresh": settings.fresh}
 
 
 class CallPool:
@@ -57,9 +57,12 @@ class CallPool:
         ]
 
     def start(self, settings: RunnerSettings, missing: list[CallRequest], results: dict[str, CallResult],
-              stats: RunStats, on_result: Callable[[CallResult], None]) -> None:
+              stats: RunStats, on_result: Callable[[CallResult], None],
+              followups: dict[str, list[FollowUp]] | None = None) -> None:
         """Hand the batch to the processes; a reader thread fills `results` (and `stats`) as answers
-        land, so the pipes never fill up while the caller is busy with the first answers."""
+        land, so the pipes never fill up while the caller is busy with the first answers. Each
+        request carries its follow-ups, which the worker that makes it makes next."""
+        followups = followups or {}
         conf = _conf(settings, self.processes)
         n = len(self.procs)
         shares = [missing[i::n] for i in range(n)]
@@ -73,7 +76,7 @@ class CallPool:
         self._cond = threading.Condition()
         for proc, share in zip(self.procs, shares):
             assert proc.stdin is not None
-            lines = (json.dumps({k: getattr(r, k) for k in _REQ_FIELDS}) + "\n" for r in share)
+            lines = (json.dumps(_request_line(r, followups.get(r.key))) + "\n" for r in share)
             try:
                 proc.stdin.write((json.dumps(conf) + "\n" + "".join(lines)).encode("utf-8"))
                 proc.stdin.close()
@@ -114,7 +117,7 @@ class CallPool:
         elif "ready" in msg:
             self._ready += 1
         elif "stats" in msg:
-            for k in ("throttled", "waited_on_peers"):
+            for k in ("throttled", "waited_on_peers", "cache_hits"):
                 setattr(stats, k, getattr(stats, k) + msg["stats"][k])
             floor = msg["stats"]["min_concurrency"]
             stats.min_concurrency = min(stats.min_concurrency or floor, floor)
@@ -160,6 +163,26 @@ class CallPool:
                 proc.wait()
 
 
+def _request_line(req: CallRequest, then: list[FollowUp] | None) -> dict[str, Any]:
+    line: dict[str, Any] = {k: getattr(req, k) for k in _REQ_FIELDS}
+    if then:
+        line["then"] = [f.to_dict() for f in then]
+    return line
+
+
+def _read_requests(lines: Any) -> tuple[list[CallRequest], dict[str, list[FollowUp]]]:
+    reqs, followups = [], {}
+    for line in lines:
+        if line.strip():
+            d = json.loads(line)
+            then = d.pop("then", None)
+            req = CallRequest(**d)
+            reqs.append(req)
+            if then:
+                followups[req.key] = [FollowUp.from_dict(f) for f in then]
+    return reqs, followups
+
+
 def prewarm(processes: int) -> None:
     """Start a pool now for a batch that will come later (e.g. after pytest's collection)."""
     global _prewarmed
@@ -200,10 +223,10 @@ def _pool() -> int:
     if not first.strip():
         return 0  # discarded before it was needed
     conf = json.loads(first)
-    reqs = [CallRequest(**json.loads(line)) for line in sys.stdin if line.strip()]
+    reqs, followups = _read_requests(sys.stdin)
     forks = min(conf["forks"], len(reqs))
     if forks <= 1:
-        return _work(conf, reqs, proto)
+        return _work(conf, reqs, proto, followups)
     gc.freeze()  # the imported modules stay shared with the workers instead of being copied on write
     children: dict[int, int] = {}
 
@@ -224,7 +247,7 @@ def _pool() -> int:
                 for fd in children.values():
                     os.close(fd)
                 with os.fdopen(write_fd, "wb") as out:
-                    code = _work(conf, reqs[i::forks], out)
+                    code = _work(conf, reqs[i::forks], out, followups)
             except BaseException:  # noqa: BLE001 - report it; os._exit below, never back into the pool
                 traceback.print_exc()
             finally:
@@ -283,12 +306,13 @@ def _kill_all(children: dict[int, int]) -> None:
             pass
 
 
-def _work(conf: dict, reqs: list[CallRequest], out: Any) -> int:
+def _work(conf: dict, reqs: list[CallRequest], out: Any, followups: dict[str, list[FollowUp]]) -> int:
     """One worker's share of the calls, the results streamed to `out` as they land."""
     from goldgate.calls.cache import CallCache
 
     settings = RunnerSettings(cache_path=conf["cache_path"], concurrency=conf["concurrency"],
-                              timeout_s=conf["timeout_s"], max_retries=conf["max_retries"], progress=False)
+                              timeout_s=conf["timeout_s"], max_retries=conf["max_retries"], progress=False,
+                              fresh=conf.get("fresh", False))
     if not reqs:
         return 0
 
@@ -317,7 +341,8 @@ def _work(conf: dict, reqs: list[CallRequest], out: Any) -> int:
     stats = RunStats()
     with CallCache(settings.cache_path) as cache:
         try:
-            asyncio.run(fill(reqs, {}, cache, settings, stats, send_result, on_ready=lambda: send({"ready": 1})))
+            asyncio.run(fill(reqs, {}, cache, settings, stats, send_result, on_ready=lambda: send({"ready": 1}),
+                             followups=followups))
         except GoldgateError as exc:
             send({"fatal": str(exc)})
             return 2

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from goldgate.calls.base import CallRequest, CallResult
+from goldgate.calls.base import CallRequest, CallResult, FollowUp
 from goldgate.calls.batch import RunnerSettings, RunStats, fill
 from goldgate.calls.cache import CallCache
 from goldgate.errors import GoldgateError
@@ -76,6 +76,12 @@ class Answers:
             self.finish()  # the pool ended without it: raises why
         return self.results[key]
 
+    def wait(self, key: str) -> CallResult | None:
+        """A follow-up's answer, waiting while it may still come; None when none was made."""
+        if key not in self.results and self._pool is not None:
+            self._pool.wait_for(key)
+        return self.results.get(key)
+
     def finish(self) -> tuple[dict[str, CallResult], RunStats]:
         """Every answer (waiting for the rest), with the batch's stats."""
         pool, self._pool = self._pool, None
@@ -108,21 +114,33 @@ class Answers:
             self._progress = None
 
 
-def start_calls(requests: Sequence[CallRequest], settings: RunnerSettings, *, stream: bool = False) -> Answers:
+def start_calls(requests: Sequence[CallRequest], settings: RunnerSettings, *, stream: bool = False,
+                followups: dict[str, list[FollowUp]] | None = None) -> Answers:
     """Start answering `requests`: cache hits at once, the misses concurrently.
 
     Batches made in this process are complete on return. With `stream`, a batch given to a call
     pool returns as soon as the pool is making calls (config errors such as an unknown price are
     raised first), and each answer is taken with `Answers.get` as it lands; the caller's own
-    progress (e.g. pytest's) then stands in for the progress bar."""
+    progress (e.g. pytest's) then stands in for the progress bar. `followups` (by request key) are
+    made from each answer as it lands, in the same batch: their answers join `results`."""
     t0 = time.perf_counter()
+    followups = followups or {}
     unique: dict[str, CallRequest] = {}
     for r in requests:
         unique.setdefault(r.key, r)
     stats = RunStats(requested=len(requests), unique=len(unique))
     cache = CallCache(settings.cache_path)
     try:
-        results = cache.get_many(unique)
+        results = {} if settings.fresh else cache.get_many(unique)
+        # Answers already in (e.g. cached generations after a rubric edit): their follow-ups are
+        # ordinary requests of this batch.
+        for key in [k for k in results if k in followups]:
+            for f in followups[key]:
+                child = f.made_from(results[key])
+                if child is not None:
+                    unique.setdefault(child.key, child)
+        if len(unique) > len(results) and not settings.fresh:
+            results.update(cache.get_many([k for k in unique if k not in results]))
         stats.cache_hits = len(results)
         missing = [r for k, r in unique.items() if k not in results]
         for batch in _streaming.copy():  # get() may finish a batch, which leaves the list
@@ -140,10 +158,11 @@ def start_calls(requests: Sequence[CallRequest], settings: RunnerSettings, *, st
             procs = call_processes(settings, len(missing))
             if pool is None and procs > 1:
                 pool = CallPool(procs)
+            total = len(missing) + sum(len(followups.get(r.key, ())) for r in missing)
             if pool is None:
-                progress = _Progress(settings.label, len(missing), settings.progress)
+                progress = _Progress(settings.label, total, settings.progress)
                 try:
-                    asyncio.run(fill(missing, results, cache, settings, stats, progress.advance))
+                    asyncio.run(fill(missing, results, cache, settings, stats, progress.advance, followups=followups))
                 finally:
                     progress.close()
     finally:
@@ -152,10 +171,10 @@ def start_calls(requests: Sequence[CallRequest], settings: RunnerSettings, *, st
         answers = Answers(results, stats, t0)
         answers.finish()
         return answers
-    progress = _Progress(settings.label, len(missing), settings.progress and not stream)
+    progress = _Progress(settings.label, total, settings.progress and not stream)
     answers = Answers(results, stats, t0, pool, progress, frozenset(r.key for r in missing))
     try:
-        pool.start(settings, missing, results, stats, progress.advance)
+        pool.start(settings, missing, results, stats, progress.advance, followups)
         pool.wait_ready()
         if stream:
             _streaming.append(answers)

@@ -26,6 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="accept this calibration as the new baseline (no Δκ comparison)",
     )
+    cal.add_argument(
+        "--fresh",
+        action="store_true",
+        help="ask the judge model again instead of reading cached verdicts (catches a provider "
+        "changing the model behind its name); the new answers replace the cached ones",
+    )
     cal.add_argument("--no-progress", action="store_true", help="no progress bar")
     cal.set_defaults(func=_calibrate)
 
@@ -80,7 +86,7 @@ def _calibrate(args: argparse.Namespace) -> int:
 
     cfg = load_config()
     record, path = calibrate(
-        cfg, args.name, rebaseline=args.rebaseline, progress=not args.no_progress
+        cfg, args.name, rebaseline=args.rebaseline, progress=not args.no_progress, fresh=args.fresh
     )
     r = record
     lo, hi = r["kappa_ci"]

@@ -37,7 +37,9 @@ def summarize_suite(meta: dict[str, Any], records: list[dict[str, Any]]) -> dict
     passed = sum(r["status"] == "passed" for r in counted)
     failed = sum(r["status"] == "failed" for r in counted)
     errors = sum(r["status"] == "error" for r in counted)
-    cost = sum(r.get("cost_usd", 0.0) for r in counted)
+    judge_notes = [v for r in counted for v in r.get("judges", [])]
+    judge_cost = sum(v.get("cost_usd", 0.0) for v in judge_notes)
+    cost = sum(r.get("cost_usd", 0.0) for r in counted) + judge_cost
     latencies = [r["latency_s"] for r in counted if r.get("latency_s") and not r.get("cached")]
     all_latencies = [r["latency_s"] for r in counted if r.get("latency_s")]
     lo, hi = wilson_interval(passed, n)
@@ -58,6 +60,8 @@ def summarize_suite(meta: dict[str, Any], records: list[dict[str, Any]]) -> dict
         "pass_rate_ci": [lo, hi],
         "error_rate": errors / n if n else 0.0,
         "cost_usd": cost,
+        "judge_cost_usd": judge_cost,
+        "judge_errors": sum(v.get("verdict") == "error" for v in judge_notes),
         "cost_per_case": cost / n if n else 0.0,
         "latency_p50_s": percentile(latencies or all_latencies, 50),
         "latency_p95_s": percentile(latencies or all_latencies, 95),
@@ -111,6 +115,8 @@ def build_summary(
         "failed": sum(s["failed"] for s in suites),
         "errors": sum(s["errors"] for s in suites),
         "cost_usd": sum(s["cost_usd"] for s in suites),
+        "judge_cost_usd": sum(s["judge_cost_usd"] for s in suites),
+        "judge_errors": sum(s["judge_errors"] for s in suites),
         "llm_calls": int(call_stats.get("llm_calls", 0)),
         "cache_hits": int(call_stats.get("cache_hits", 0)),
         "throttled": int(call_stats.get("throttled", 0)),

@@ -26,6 +26,7 @@ class EvalSpec:
     repeats: int = 1
     candidate: str | None = None
     gate_overrides: dict[str, float | None] = field(default_factory=dict)
+    judges: tuple[str, ...] = ()
 
 
 def eval(
@@ -36,18 +37,23 @@ def eval(
     name: str | None = None,
     repeats: int = 1,
     candidate: str | None = None,
+    judges: str | list[str] | tuple[str, ...] | None = None,
     **gates: float | None,
 ) -> Callable[[F], F]:
     """Parametrise the decorated test over `dataset`'s cases; `model` names the slot whose output the
-    `output` fixture provides. Gate keywords (min_pass_rate, max_error_rate, max_cost_per_case)
-    override the project's defaults for this suite."""
+    `output` fixture provides. `judges` name `[tool.goldgate.judges]` entries that judge each output
+    as soon as it lands; the `verdicts` fixture holds their verdicts. Gate keywords (min_pass_rate,
+    max_error_rate, max_cost_per_case) override the project's defaults for this suite."""
     unknown = sorted(set(gates) - set(_GATE_KEYS))
     if unknown:
         raise TypeError(f"goldgate.eval: unknown argument(s) {', '.join(unknown)}; gates are {', '.join(_GATE_KEYS)}")
     if repeats < 1:
         raise ValueError("goldgate.eval: repeats must be >= 1")
     splits = (split,) if isinstance(split, str) else tuple(split or ())
-    spec = EvalSpec(dataset, model, splits, name, repeats, candidate, dict(gates))
+    names = (judges,) if isinstance(judges, str) else tuple(dict.fromkeys(judges or ()))
+    if names and not model:
+        raise TypeError("goldgate.eval: judges= needs model= (they judge the model's output)")
+    spec = EvalSpec(dataset, model, splits, name, repeats, candidate, dict(gates), names)
 
     def mark(fn: F) -> F:
         setattr(fn, SPEC_ATTR, spec)

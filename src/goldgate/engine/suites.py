@@ -15,11 +15,13 @@ from goldgate.engine.results import build_summary
 from goldgate.engine.spec import EvalSpec
 from goldgate.errors import ConfigError, ModelCallError
 from goldgate.goldens.records import Case, GoldenSet, load_goldens, resolve_golden_path
+from goldgate.judges.judge import Judge, JudgeItem, Verdict, judge_for
 from goldgate.models.base import Model, Prediction
 from goldgate.models.llm import LLMModel, runner_settings
 from goldgate.models.load import model_for_candidate
 
 if TYPE_CHECKING:
+    from goldgate.calls.base import FollowUp
     from goldgate.calls.batch import RunStats
     from goldgate.calls.runner import Answers
 
@@ -36,6 +38,7 @@ class Suite:
     model: Model | None
     gates: GateConfig
     source: str = ""
+    judges: list[Judge] = field(default_factory=list)
 
     def meta(self) -> dict[str, Any]:
         """What the controller needs to summarise this suite (plain data: crosses processes)."""
@@ -56,6 +59,7 @@ class Suite:
             "gates": self.gates.model_dump(),
             "repeats": self.spec.repeats,
             "source": self.source,
+            **({"judges": [j.name for j in self.judges]} if self.judges else {}),
         }
 
 
@@ -73,6 +77,7 @@ class EvalEngine:
     _outputs: dict[CaseKey, Prediction] = field(default_factory=dict)
     _pending: dict[CaseKey, tuple[Answers, str, Suite]] = field(default_factory=dict)  # streaming in
     _streams: list[Answers] = field(default_factory=list)
+    _judged_by: dict[CaseKey, Answers] = field(default_factory=dict)  # where judge answers come in
     stats: dict[str, float] = field(default_factory=lambda: {"llm_calls": 0, "cache_hits": 0, "throttled": 0})
 
     def golden(self, dataset: str) -> GoldenSet:
@@ -104,8 +109,10 @@ class EvalEngine:
             if isinstance(model, LLMModel):
                 fields = set().union(*(c.inputs.keys() for c in cases))
                 model.check_inputs(fields)
+        judges = [judge_for(self.config, j) for j in spec.judges]
         gates = self.config.gates.model_copy(update=spec.gate_overrides)
-        suite = Suite(name, spec, golden, cases, model, GateConfig.model_validate(gates.model_dump()), source)
+        suite = Suite(name, spec, golden, cases, model, GateConfig.model_validate(gates.model_dump()), source,
+                      judges)
         self._suites[name] = suite
         return suite
 
@@ -125,9 +132,15 @@ class EvalEngine:
         local = [(s, c, r) for s, c, r in todo if not isinstance(s.model, LLMModel)]
         if llm:
             reqs = [s.model.request(c.inputs, r) for s, c, r in llm]  # type: ignore[union-attr]
-            answers = start_calls(reqs, runner_settings(self.config, progress=self.progress, label="model calls",
+            followups = _followups(llm, reqs)
+            label = "model + judge calls" if followups else "model calls"
+            answers = start_calls(reqs, runner_settings(self.config, progress=self.progress, label=label,
                                                         processes=self.call_processes,
-                                                        share=self.concurrency_share), stream=stream)
+                                                        share=self.concurrency_share), stream=stream,
+                                  followups=followups)
+            if followups:
+                for s, c, r in llm:
+                    self._judged_by[(s.name, c.id, r)] = answers
             if answers.streaming:
                 self._streams.append(answers)
                 for (s, c, r), req in zip(llm, reqs):
@@ -145,11 +158,15 @@ class EvalEngine:
             preds = model.predict_many([c.inputs for _, c, _ in group])
             for (s, c, r), p in zip(group, preds):
                 self._outputs[(s.name, c.id, r)] = p
+            for j in group[0][0].judges:  # no pipeline to ride: one batch per judge
+                j.check_many([j.item_for(c.inputs, _judged_text(p), c.expected)
+                              for (_, c, _), p in zip(group, preds) if p.ok], progress=self.progress)
 
     def settle(self) -> None:
         """Wait for streamed answers still out and count their calls (before the run's summary)."""
         streams, self._streams = self._streams, []
         self._pending.clear()
+        self._judged_by.clear()
         try:
             for answers in streams:
                 answers.finish()
@@ -162,6 +179,7 @@ class EvalEngine:
         """The run stops early: end the calls still out (what landed stays cached and counted)."""
         streams, self._streams = self._streams, []
         self._pending.clear()
+        self._judged_by.clear()
         for answers in streams:
             answers.abort()
             self._add_stats(answers.stats)
@@ -182,6 +200,23 @@ class EvalEngine:
         elif key not in self._outputs:
             self.prefetch([(suite, case, repeat)])
         return self._outputs[key]
+
+    def verdicts(self, suite: Suite, case: Case, repeat: int) -> list[tuple[Verdict, JudgeItem]]:
+        """The verdicts of the suite's judges on this case's output: from the pipeline that made
+        them as the output landed, else from the judge (cache first)."""
+        pred = self.require_output(suite, case, repeat)
+        answers = self._judged_by.get((suite.name, case.id, repeat))
+        out = []
+        for j in suite.judges:
+            item = j.item_for(case.inputs, _judged_text(pred), case.expected)
+            verdict = j.known(item)
+            if verdict is None and answers is not None:
+                res = answers.wait(j.request(item).key)
+                verdict = j.take(item, res) if res is not None else None
+            if verdict is None:
+                verdict = j.check_many([item], progress=False)[0]
+            out.append((verdict, item))
+        return out
 
     def require_output(self, suite: Suite, case: Case, repeat: int) -> Prediction:
         pred = self.output(suite, case, repeat)
@@ -218,6 +253,27 @@ class EvalEngine:
                 confidence=pred.confidence,
             )
         return rec
+
+
+def _judged_text(pred: Prediction) -> str:
+    """What a judge reads of a prediction: its label for a label task, else its text."""
+    return pred.label if pred.label is not None else pred.text
+
+
+def _followups(items: list[tuple[Suite, Case, int]], reqs: list[Any]) -> dict[str, list[FollowUp]]:
+    """Each generation's judge calls, to be made as soon as it lands."""
+    out: dict[str, list[FollowUp]] = {}
+    for (s, c, _), req in zip(items, reqs):
+        if s.judges:
+            model = s.model
+            assert isinstance(model, LLMModel)
+            labels = model.labels if model.slot.task == "label" else None
+            mine = out.setdefault(req.key, [])
+            for j in s.judges:
+                f = j.followup(c.inputs, c.expected, labels)
+                if all(f.request.key != g.request.key for g in mine):
+                    mine.append(f)
+    return out
 
 
 class ResultCollector:

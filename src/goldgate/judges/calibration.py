@@ -240,14 +240,16 @@ def _baseline(
 
 
 def calibrate(
-    config: Config, name: str, *, rebaseline: bool = False, progress: bool = True
+    config: Config, name: str, *, rebaseline: bool = False, progress: bool = True, fresh: bool = False
 ) -> tuple[dict[str, Any], Path]:
-    """Run the judge on its calibration set and write the record; returns (record, path)."""
+    """Run the judge on its calibration set and write the record; returns (record, path). `fresh`
+    asks the model again rather than reading cached verdicts, so a provider changing the model
+    behind its name shows up (the new answers replace the cached ones)."""
     from goldgate.version import __version__
 
     j = Judge(name, config)
     set_path, set_sha, items = load_calibration_set(config, name, j.cfg)
-    verdicts = j.check_many([it.item for it in items], progress=progress)
+    verdicts = j.check_many([it.item for it in items], progress=progress, fresh=fresh)
     humans = [it.human for it in items]
     judged = [v.verdict for v in verdicts]
     path = record_path(config, name, j.cfg)

@@ -9,6 +9,7 @@ this module only reports whether its current fingerprint has a calibration recor
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -18,14 +19,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from goldgate.calls.base import CallRequest, CallResult
+from goldgate.calls.base import OUTPUT_SLOT, CallRequest, CallResult, FollowUp
 from goldgate.config import Config, expand_env, load_config
 from goldgate.errors import ConfigError, ModelCallError
 from goldgate.judges.annotations import case_annotations
 from goldgate.judges.config import judge_config
 from goldgate.judges.record import read_record, record_path
 
-__all__ = ["Judge", "JudgeError", "JudgeItem", "Verdict", "judge"]
+__all__ = ["Judge", "JudgeError", "JudgeItem", "Verdict", "judge", "judge_for"]
 
 # Bump when the wrapper around the rubric (instructions, sections, schema) changes: it changes
 # what the judge answers, so old calibration records must stop matching.
@@ -96,6 +97,7 @@ class Verdict:
             "rationale": self.rationale,
             "fingerprint": self.fingerprint,
             "calibrated": self.calibrated,
+            "cost_usd": self.cost_usd,
             **{k: v for k, v in asdict(item).items() if v is not None},
         }
 
@@ -176,15 +178,54 @@ class Judge:
             output_cost_per_token=self.cfg.output_cost_per_token,
         )
 
+    def item_for(self, inputs: dict[str, Any], output: str, expected: dict[str, Any]) -> JudgeItem:
+        """What this judge sees of an eval case: the input named by `fields.input` (or the only
+        input, or all of them as JSON), the output, and `fields.reference` from the case's
+        expected values (or inputs) when the judge has one."""
+        key = self.cfg.fields.input
+        if key in inputs:
+            judged_input = _text(inputs[key])
+        elif len(inputs) == 1:
+            judged_input = _text(next(iter(inputs.values())))
+        else:
+            judged_input = _text(inputs)
+        ref_key = self.cfg.fields.reference
+        reference = None
+        if ref_key is not None:
+            value = expected.get(ref_key, inputs.get(ref_key))
+            reference = None if value is None else _text(value)
+        return JudgeItem(judged_input, output, reference)
+
+    def followup(self, inputs: dict[str, Any], expected: dict[str, Any],
+                 labels: Sequence[str] | None = None) -> FollowUp:
+        """This judge's call on a case, made by the runner as soon as the app's answer lands
+        (parsed to `labels` first, for a label task)."""
+        item = self.item_for(inputs, OUTPUT_SLOT, expected)
+        return FollowUp(self.request(item), tuple(labels) if labels is not None else None)
+
+    def known(self, item: JudgeItem) -> Verdict | None:
+        return self._memo.get(item)
+
+    def take(self, item: JudgeItem, res: CallResult) -> Verdict | None:
+        """The verdict from a first-attempt answer the pipeline already has; None when it needs a
+        retry (then `check_many` asks again, from the cache up)."""
+        parsed = _parse(res)
+        if parsed is None:
+            return None
+        self._memo[item] = Verdict(self.name, parsed[0], parsed[1], self.fingerprint_id,
+                                   self.calibrated, res.cost_usd, res.cached)
+        return self._memo[item]
+
     def check_many(
-        self, items: Sequence[JudgeItem | dict[str, Any]], *, progress: bool = True
+        self, items: Sequence[JudgeItem | dict[str, Any]], *, progress: bool = True, fresh: bool = False
     ) -> list[Verdict]:
-        """Judge many items in one concurrent batch (cache first); never raises for a bad answer."""
+        """Judge many items in one concurrent batch (cache first, unless `fresh`: then every item
+        is asked again and the answers replace the cached ones); never raises for a bad answer."""
         from goldgate.calls.runner import run_calls
         from goldgate.models.llm import runner_settings
 
         wanted = [x if isinstance(x, JudgeItem) else JudgeItem(**x) for x in items]
-        todo = list(dict.fromkeys(x for x in wanted if x not in self._memo))
+        todo = list(dict.fromkeys(x for x in wanted if fresh or x not in self._memo))
         cost: dict[JudgeItem, float] = {x: 0.0 for x in todo}
         for attempt in range(self.cfg.max_attempts):
             if not todo:
@@ -193,8 +234,9 @@ class Judge:
             label = f"judge '{self.name}': {len(reqs)} calls" + (
                 f" (retry {attempt})" if attempt else ""
             )
-            settings = runner_settings(
-                self.config, progress=progress and len(reqs) > 20, label=label
+            settings = dataclasses.replace(
+                runner_settings(self.config, progress=progress and len(reqs) > 20, label=label),
+                fresh=fresh,
             )
             results, _ = run_calls(reqs, settings)
             retry = []
@@ -227,7 +269,10 @@ class Judge:
         verdict = self.check_many([item], progress=False)[0]
         notes = case_annotations()
         if notes is not None:
-            notes.setdefault("judges", []).append(verdict.annotation(item))
+            note = verdict.annotation(item)
+            recorded = notes.setdefault("judges", [])
+            if note not in recorded:  # e.g. already recorded for a judge declared on the eval
+                recorded.append(note)
         if verdict.verdict == "error":
             raise JudgeError(f"judge '{self.name}': {verdict.rationale}")
         return verdict
@@ -266,9 +311,16 @@ def _error_reason(res: CallResult, attempts: int) -> str:
     return f"unparseable verdict after {attempts} attempt(s): {res.content.strip()[:120]!r}"
 
 
-@functools.lru_cache(maxsize=64)
-def _judge_at(name: str, pyproject: Path) -> Judge:
-    return Judge(name, load_config(pyproject=pyproject))
+_judges: dict[tuple[str, Path], Judge] = {}
+
+
+def judge_for(config: Config, name: str) -> Judge:
+    """The project's one instance of judge `name`: the eval pipeline and `judge(name)` calls in
+    test bodies share its verdict memo."""
+    key = (name, config.pyproject.resolve())
+    if key not in _judges:
+        _judges[key] = Judge(name, config)
+    return _judges[key]
 
 
 def judge(name: str, *, project: str | Path | None = None) -> Judge:
@@ -280,4 +332,7 @@ def judge(name: str, *, project: str | Path | None = None) -> Judge:
     pyproject = find_pyproject(start)
     if pyproject is None:
         raise ConfigError(f"no pyproject.toml with a [tool.goldgate] table at or above {start}")
-    return _judge_at(name, pyproject.resolve())
+    key = (name, pyproject.resolve())
+    if key not in _judges:
+        _judges[key] = Judge(name, load_config(pyproject=pyproject))
+    return _judges[key]

@@ -2,8 +2,9 @@
 
 - collection: `@goldgate.eval` functions are parametrised over golden cases (ids = case ids);
 - before the test bodies: every output the selected cases need is requested in one concurrent
-  batch, and each body runs as soon as its own answer lands (under xdist: per chunk, so each
-  worker knows its share up front);
+  batch, with the calls of the judges declared on the eval following each answer as it lands, and
+  each body runs as soon as its own answers are in (under xdist: per chunk, so each worker knows
+  its share up front);
 - reports: each case's result rides on `report.user_properties` as plain data, so the controller
   aggregates the same totals with or without xdist;
 - after the loop: suite gates decide the exit status by adjusting `session.testsfailed`, the
@@ -27,6 +28,7 @@ from goldgate.pytest_plugin.chunks import chunk_of, function_id
 SUITE_KEY = pytest.StashKey[Any]()
 GROUP_KEY = pytest.StashKey[str]()
 NOTES_KEY = pytest.StashKey[dict]()
+JUDGED_KEY = pytest.StashKey[bool]()
 STATE_KEY = pytest.StashKey["GoldgateSession"]()
 _PROP_CASE = "goldgate"
 REPEAT_ARG = "goldgate_repeat"
@@ -89,6 +91,17 @@ def output(case: Any) -> Any:
         raise pytest.UsageError("the `output` fixture needs @goldgate.eval(..., model=...) on the test")
     state: GoldgateSession = item.config.stash[STATE_KEY]
     return state.output_for(item, case, item.callspec.params.get(REPEAT_ARG, 0))
+
+
+@pytest.fixture
+def verdicts(case: Any) -> Any:
+    """`{judge name: Verdict}` from the judges declared with `@goldgate.eval(..., judges=[...])`,
+    made as the case's output landed. A judge that gave no usable verdict makes the case an error."""
+    item = _ITEM.get()
+    if item is None or not hasattr(item, "callspec"):
+        raise pytest.UsageError("the `verdicts` fixture needs @goldgate.eval(..., judges=[...]) on the test")
+    state: GoldgateSession = item.config.stash[STATE_KEY]
+    return state.verdicts_for(item, case, item.callspec.params.get(REPEAT_ARG, 0))
 
 
 class GoldgateSession:
@@ -231,6 +244,24 @@ class GoldgateSession:
             self._prefetch(self._groups[group])
         return self.engine.require_output(suite, case, repeat)
 
+    def verdicts_for(self, item: pytest.Item, case: Any, repeat: int, *, strict: bool = True) -> dict[str, Any]:
+        """The declared judges' verdicts on this case, recorded on it once."""
+        suite = item.stash.get(SUITE_KEY, None)
+        if suite is None or not suite.judges:
+            raise pytest.UsageError(f"{item.nodeid}: the `verdicts` fixture needs @goldgate.eval(..., judges=[...])")
+        self.output_for(item, case, repeat)
+        judged = self.engine.verdicts(suite, case, repeat)
+        if JUDGED_KEY not in item.stash:
+            item.stash[JUDGED_KEY] = True
+            notes = item.stash.setdefault(NOTES_KEY, {}).setdefault("judges", [])
+            notes.extend(v.annotation(judged_item) for v, judged_item in judged)
+        errors = [v for v, _ in judged if v.verdict == "error"]
+        if errors and strict:
+            from goldgate.judges.judge import JudgeError
+
+            raise JudgeError(f"judge '{errors[0].judge}': {errors[0].rationale}")
+        return {v.judge: v for v, _ in judged}
+
     def _chunks(self, items: list[pytest.Item]) -> dict[str, list[pytest.Item]]:
         """The same chunks `ChunkScheduling` sends to workers: contiguous runs of each suite."""
         workers = int(getattr(self.config, "workerinput", {}).get("workercount", 1))
@@ -285,9 +316,14 @@ class GoldgateSession:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Any:
-        if item.stash.get(SUITE_KEY, None) is None:
+        suite = item.stash.get(SUITE_KEY, None)
+        if suite is None:
             return (yield)
         from goldgate.judges.annotations import annotating
+
+        if suite.judges and JUDGED_KEY not in item.stash:  # declared judges, body without `verdicts`
+            params = item.callspec.params  # type: ignore[attr-defined]
+            self.verdicts_for(item, params["case"], params.get(REPEAT_ARG, 0), strict=False)
 
         with annotating(item.stash.setdefault(NOTES_KEY, {})):
             return (yield)

@@ -40,9 +40,13 @@ def render_terminal(summary: dict[str, Any], run_dir: Path | str | None = None, 
                          ("p50 / p95 latency", "right"), ("cache hits", "right"), ("gate", "left")]:
         table.add_column(col, justify=justify, no_wrap=col != "suite")  # type: ignore[arg-type]
     for s in summary["suites"]:
+        # A judged suite's cost includes its judges' share, and its errors the judges' errors: their
+        # part goes on a second line of the cell, so the table keeps its width.
+        judge_cost = f"\njudge {_money(s['judge_cost_usd'])}" if s.get("judge_cost_usd") else ""
+        judge_errors = f"\njudge {s['judge_errors']}" if s.get("judge_errors") else ""
         table.add_row(
-            s["name"], str(s["n"]), str(s["passed"]), str(s["failed"]), str(s["errors"]),
-            f"{_pct(s['pass_rate'])} {_ci(s)}", _money(s["cost_usd"]),
+            s["name"], str(s["n"]), str(s["passed"]), str(s["failed"]), f"{s['errors']}{judge_errors}",
+            f"{_pct(s['pass_rate'])} {_ci(s)}", f"{_money(s['cost_usd'])}{judge_cost}",
             f"{1000 * s['latency_p50_s']:.0f} / {1000 * s['latency_p95_s']:.0f} ms",
             f"{s['cache_hits']}/{s['n']}", s["gate"]["status"].upper(),
         )
@@ -53,9 +57,10 @@ def render_terminal(summary: dict[str, Any], run_dir: Path | str | None = None, 
     for g in summary.get("judge_gates", []):
         console.print(f"judge {g['judge']}: {g['status'].upper()}" + "".join(f"; {r}" for r in g.get("reasons", [])))
     t = summary["totals"]
+    judge_cost = f" (judges {_money(t['judge_cost_usd'])})" if t.get("judge_cost_usd") else ""
     console.print(
         f"{t['cases']} cases · {t['llm_calls']} LLM calls · {t['cache_hits']} cache hits · "
-        f"cost {_money(t['cost_usd'])} · {t['wall_s']:.1f}s · gates {summary['status'].upper()}"
+        f"cost {_money(t['cost_usd'])}{judge_cost} · {t['wall_s']:.1f}s · gates {summary['status'].upper()}"
     )
     for s in summary["suites"]:
         if "repeats" in s:

@@ -50,8 +50,10 @@ def candidates(text: str, urls: Iterable[str]) -> Iterator[str]:
 class AnswerKey:
     """Normalised input string -> expected answer, plus what confusions and class accuracy need."""
 
-    def __init__(self, answers: dict[str, str], counts: Counter[str], seed: int) -> None:
+    def __init__(self, answers: dict[str, str], counts: Counter[str], seed: int,
+                 accepted: dict[str, frozenset[str]] | None = None) -> None:
         self.answers = answers
+        self.accepted = accepted or {}  # normalised input -> every normalised answer that is right
         self.labels = tuple(sorted(a for a in counts if not is_text(a))) or tuple(sorted(counts))
         self._seed = seed
         self._tokens = {a: frozenset(_LABEL_SPLIT.split(a.lower())) - {""} for a in self.labels}
@@ -66,6 +68,7 @@ class AnswerKey:
     @classmethod
     def load(cls, paths: Iterable[Path], label_field: str | None, seed: int) -> AnswerKey:
         answers: dict[str, str] = {}
+        accepted: dict[str, frozenset[str]] = {}
         counts: Counter[str] = Counter()
         for path in paths:
             try:
@@ -74,12 +77,23 @@ class AnswerKey:
                 raise GoldenFormatError(f"{path}: cannot read: {exc}") from None
             for lineno, line in enumerate(lines, 1):
                 if line.strip():
-                    inputs, answer = parse_record(line, label_field, f"{path}:{lineno}")
+                    inputs, answer, also = parse_record(line, label_field, f"{path}:{lineno}")
                     counts[answer] += 1
                     for value in inputs.values():
                         if isinstance(value, str) and value.strip():
                             answers.setdefault(norm(value), answer)
-        return cls(answers, counts, seed)
+                            if also:
+                                accepted.setdefault(norm(value), frozenset(map(norm, [answer, *also])))
+        return cls(answers, counts, seed, accepted)
+
+    def right(self, key: str, answer: str, output: str) -> bool:
+        """Whether `output` is a right answer for the input `key` whose expected answer is `answer`:
+        equal to it or (free text) to one of its `also_correct` answers, or containing a
+        several-word one (a chatty wrapper around a right answer is still right)."""
+        out = norm(output)
+        good = self.accepted.get(key, frozenset({norm(answer)}))
+        padded = f" {out} "
+        return out in good or (is_text(answer) and any(is_text(g) and f" {g} " in padded for g in good))
 
     def lookup(self, candidates: Iterable[str]) -> tuple[str, str] | None:
         for cand in candidates:
@@ -107,7 +121,10 @@ class AnswerKey:
         return self._neighbours[label]
 
 
-def parse_record(line: str, label_field: str | None, where: str) -> tuple[dict[str, Any], str]:
+def parse_record(line: str, label_field: str | None, where: str) -> tuple[dict[str, Any], str, list[str]]:
+    """(inputs, expected answer, other right answers) of one golden line. The answer is
+    `label_field`, the only expected value, `label` or (free text) `answer`; `also_correct` lists
+    other right free-text answers."""
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -119,14 +136,16 @@ def parse_record(line: str, label_field: str | None, where: str) -> tuple[dict[s
         raise GoldenFormatError(f"{where}: 'inputs' must be an object")
     if not isinstance(expected, dict):
         raise GoldenFormatError(f"{where}: 'expected' must be an object")
-    field = label_field or (next(iter(expected)) if len(expected) == 1 else "label")
+    field = label_field or (next(iter(expected)) if len(expected) == 1 else
+                            "answer" if "label" not in expected and "answer" in expected else "label")
     if field not in expected:
         raise GoldenFormatError(f"{where}: 'expected' has no '{field}'")
     value = expected[field]
     answer = (
         value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
     )
-    return inputs, answer
+    also = expected.get("also_correct")
+    return inputs, answer, [a for a in also if isinstance(a, str)] if isinstance(also, list) else []
 
 
 def garble(reference: str, u: float) -> str:

@@ -258,11 +258,13 @@ class _Sim:
         s = self.s
         inp, out = _section(text, "input") or "", _section(text, "output") or ""
         ref = _section(text, "reference")
-        if ref is not None:
+        hit = self.key.lookup(candidates(inp, ()))
+        if hit is not None and (ref is None or is_text(hit[1])):
+            truth = self.key.right(hit[0], hit[1], out)
+        elif ref is not None:
             truth = norm(out) == norm(ref)
         else:
-            hit = self.key.lookup(candidates(inp, ()))
-            truth = hit is not None and norm(out) == norm(hit[1])
+            truth = False
         u_garbage, u_agree, u_reason, _ = uniforms(s.seed, "judge", model, norm(inp), norm(out))
         if u_garbage < s.judge_garbage_rate:
             return _GARBAGE
