@@ -22,6 +22,7 @@ _GROUPS = (
     "goldgate.cli.judge",
     "goldgate.cli.demo",
     "goldgate.cli.distill",
+    "goldgate.cli.plan",
     "goldgate.cli.sim",
 )
 

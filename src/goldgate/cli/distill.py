@@ -58,6 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--max-cost-ratio", type=float, help="student cost must be ≤ this × LLM cost (default 0.7)")
     c.add_argument("--min-class-cases", type=int, help="classes with at least this many cases are guarded (30)")
     c.add_argument("--alpha", type=float, help="family-wise level of the per-class guard (0.05)")
+    c.add_argument("--no-forecast", action="store_true",
+                   help="on KEEP, skip the learning-curve forecast of the human labels still needed")
     c.set_defaults(func=_decide)
 
 
@@ -153,7 +155,15 @@ def _decide(args: argparse.Namespace) -> int:
                     min_class_cases=int(_setting(args, cfg, "min_class_cases", 30)),
                     alpha=float(_setting(args, cfg, "alpha", 0.05)))
     dec = decide(inputs)
+    if dec["decision"] == "keep" and not args.no_forecast:
+        from goldgate.cli.plan import forecast_for_keep
+
+        forecast_for_keep(cfg, dec, inputs.pairs)
     path = write_decision(out, dec)
+    if "forecast" in dec:
+        from goldgate.decide.plan import write_forecast_section
+
+        write_forecast_section(out, dec["report"], dec["forecast"], dec["forecast"]["headline"])
     print(_summary(dec))
     print(f"\ndecision: {path}  report: {out / dec['report']}  chart: {out / dec['chart']}")
     return 0
