@@ -75,3 +75,14 @@ def test_forecast_says_never_when_the_curve_saturates_below_the_llm():
     assert fc.fit.a < fc.target
     assert fc.to_dict()["labels_needed"] is None and fc.never_share > 0.95
     assert re.search(r"saturates at 0\.7\d\d, below the 0\.8\d\d rule \(b\) needs", fc.headline())
+
+
+def test_backtest_drift_carries_a_steepening_curve_forward():
+    # Error falling faster at larger n (the small-data regime ending): a plain power law fitted on
+    # 125–1,000 undershoots at 3,000; the backtest's drift must move the forecast towards the truth.
+    n = np.array(SIZES, dtype=float)
+    truth = lambda m: 1 - 0.9 * np.power(m, -0.25) * np.power(np.maximum(m / 300, 1), -0.15)
+    fit = fit_power_law(n, truth(n))
+    plain = fit.a - fit.b * 3000 ** -fit.c
+    assert fit.drift < 0
+    assert abs(float(fit.at(3000)) - truth(3000)) < abs(plain - truth(3000)) / 2

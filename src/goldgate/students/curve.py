@@ -8,6 +8,7 @@ measures more labels, not different labels; repeats reshuffle with the next seed
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,8 +36,10 @@ def fit_student(examples: Sequence[Example], *, C: float = 0.5, seed: int = 0) -
     from goldgate.students.sklearn import build_pipeline
 
     pipe = build_pipeline(C, seed)
-    pipe.fit([e.text for e in examples], [e.target for e in examples],
-             linearsvc__sample_weight=[e.weight for e in examples])
+    with warnings.catch_warnings():  # small subsets of many classes: sklearn's "regression?" hint is noise here
+        warnings.filterwarnings("ignore", message="The number of unique classes", category=UserWarning)
+        pipe.fit([e.text for e in examples], [e.target for e in examples],
+                 linearsvc__sample_weight=[e.weight for e in examples])
     return pipe
 
 
