@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -147,11 +148,18 @@ def forecast_for_keep(cfg: Any, dec: dict[str, Any], pairs: list[Any], *, seed: 
     card = read_card(cfg.path(cfg.candidate(dec["proposed"]).artifact or ""))
     data = card["data"]
     golden = load_goldens(cfg.path(data["goldens"]), splits=cfg.splits)
-    plan = plan_forecast(golden, {p.case_id: p.llm_ok for p in pairs}, input_field=card.get("input_field", "text"),
-                         target_field=cfg.slot(dec["slot"]).output_field,
-                         train_splits=tuple(data.get("train_splits") or ("train",)),
-                         test_split=data.get("test_split", "test"), delta=dec["checks"]["b_noninferiority"]["delta"],
-                         seed=seed, C=float(card.get("params", {}).get("C", 0.5)))
+    try:
+        plan = plan_forecast(golden, {p.case_id: p.llm_ok for p in pairs},
+                             input_field=card.get("input_field", "text"),
+                             target_field=cfg.slot(dec["slot"]).output_field,
+                             train_splits=tuple(data.get("train_splits") or ("train",)),
+                             test_split=data.get("test_split", "test"),
+                             delta=dec["checks"]["b_noninferiority"]["delta"], seed=seed,
+                             C=float(card.get("params", {}).get("C", 0.5)))
+    except GoldgateError as exc:  # the decision stands without a forecast; say why there is none
+        dec["forecast_unavailable"] = str(exc)
+        print(f"goldgate: no label forecast: {exc}", file=sys.stderr)
+        return
     headline = plan.forecast.headline(f"pick the next batch with `goldgate plan --slot {dec['slot']} --goldens "
                                       f"{golden.path.stem} --select 500 --push`")
     dec["forecast"] = {**plan.forecast.to_dict(), "headline": headline, "chart": "learning_curve.png"}
