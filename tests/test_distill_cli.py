@@ -124,6 +124,10 @@ def test_distill_drops_leaks_then_decide_swaps_with_evidence(project: Path, deci
     kept = json.loads((project / "dec-keep/decision.json").read_text())
     assert kept["decision"] == "keep" and kept["reasons"][0].startswith("(c) student costs")
     assert "DECISION: KEEP sim-llm" in keep.stdout
+    fc = kept["forecast"]  # a KEEP says how many more human labels the student needs
+    assert fc["labels_now"] > 0 and len(fc["points"]) == 7 and kept["reasons"][-1] == fc["headline"]
+    assert (project / "dec-keep/learning_curve.png").is_file()
+    assert "## Annotate more" in (project / "dec-keep/decision.md").read_text()
 
 
 def test_decide_refuses_a_student_trained_on_test_texts(project: Path, decided) -> None:

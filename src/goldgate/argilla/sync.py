@@ -61,6 +61,7 @@ class SyncResult:
     conflicts: list[str] = field(default_factory=list)
     agreement: dict[str, tuple[float | None, int]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    pushed_ids: list[str] = field(default_factory=list)
 
     def render(self) -> str:
         if self.action == "pull":
@@ -195,20 +196,43 @@ class SyncSession:
     def push_candidates(self, run_dir: Path, *, split: str = "pool", slot: str | None = None) -> SyncResult:
         """Send a run's LLM outputs for unlabelled records of `split` as suggestions to be validated."""
         golden = self._golden()
-        pool = [c for c in golden if c.split == split and (not c.expected
-                                                           or c.provenance.get("source") == "unlabelled")]
+        pool = [c for c in golden if c.split == split and _unlabelled(c)]
+        outputs = _run_outputs(run_dir, {c.id for c in pool})
+        result = self._push_outputs(golden, [c for c in pool if c.id in outputs], outputs, slot,
+                                    "pushed candidates to")
+        skipped = len(pool) - len(result.pushed_ids)
+        if skipped:
+            result.notes.append(f"  {skipped} unlabelled record(s) had no output in {run_dir}")
+        return result
+
+    def push_selected(self, outputs: dict[str, dict[str, Any]], ids: Iterable[str], *,
+                      slot: str | None = None, test_split: str = "test") -> SyncResult:
+        """Send chosen unlabelled golden records (`goldgate plan --select`), each with the LLM's answer in
+        `outputs` ({label, text, agent, score}) as its suggestion; test-split or labelled ids are refused."""
+        golden = self._golden()
+        wanted = list(dict.fromkeys(ids))
+        unknown = [i for i in wanted if i not in {c.id for c in golden}]
+        if unknown:
+            raise ArgillaSyncError(f"{self.golden_path}: {len(unknown)} selected record(s) are not in the golden "
+                                   f"(e.g. {unknown[0]})")
+        cases = [golden.get(i) for i in wanted]
+        bad = [c.id for c in cases if c.split == test_split or not _unlabelled(c)]
+        if bad:
+            raise ArgillaSyncError(f"{self.golden_path}: refusing to push {len(bad)} test-split or labelled "
+                                   f"record(s) as candidates (e.g. {bad[0]})")
+        return self._push_outputs(golden, cases, outputs, slot, "pushed the next batch to")
+
+    def _push_outputs(self, golden: GoldenSet, cases: list[Case], outputs: dict[str, dict[str, Any]],
+                      slot: str | None, action: str) -> SyncResult:
         labels, label_key = self._labels(slot)
         schema = infer_schema(golden, labels=labels, label_key=label_key)
         dataset = self._ensure_dataset(schema)
         lock = self._lock_for(dataset) or self._new_lock(dataset, schema)
-        outputs = _run_outputs(run_dir, {c.id for c in pool})
-        with_output = [c for c in pool if c.id in outputs]
-        sugg = {c.id: self._suggestions(c, schema, outputs[c.id], label_key) for c in with_output}
-        result = SyncResult("pushed candidates to", self._where())
-        self._upsert(with_output, sugg, dataset, lock, None, result)
-        skipped = len(pool) - len(with_output)
-        if skipped:
-            result.notes.append(f"  {skipped} unlabelled record(s) had no output in {run_dir}")
+        sugg = {c.id: self._suggestions(c, schema, outputs[c.id], label_key) if c.id in outputs else {}
+                for c in cases}
+        result = SyncResult(action, self._where())
+        self._upsert(cases, sugg, dataset, lock, None, result)
+        result.pushed_ids = [c.id for c in cases]
         return result
 
     def _upsert(self, cases: Iterable[Case], sugg: dict[str, dict[str, Any]], dataset: rg.Dataset, lock: Lock,
@@ -509,6 +533,10 @@ def _responses(rec: Any) -> list[tuple[str, str, str | None, Any]]:
         if not values:
             out.append((str(um.user_id), status, None, None))
     return out
+
+
+def _unlabelled(case: Case) -> bool:
+    return not case.expected or case.provenance.get("source") == "unlabelled"
 
 
 def _suggestion_hash(sugg: dict[str, tuple[Any, str | None, float | None]]) -> str:

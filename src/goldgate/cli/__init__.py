@@ -23,6 +23,7 @@ _GROUPS = (
     "goldgate.cli.demo",
     "goldgate.cli.distill",
     "goldgate.cli.llm",
+    "goldgate.cli.plan",
     "goldgate.cli.sim",
 )
 

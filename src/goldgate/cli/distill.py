@@ -71,6 +71,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--max-cost-ratio", type=float, help="student cost must be ≤ this × LLM cost (default 0.7)")
     c.add_argument("--min-class-cases", type=int, help="classes with at least this many cases are guarded (30)")
     c.add_argument("--alpha", type=float, help="family-wise level of the per-class guard (0.05)")
+    c.add_argument("--no-forecast", action="store_true",
+                   help="on KEEP, skip the learning-curve forecast of the human labels still needed")
     c.set_defaults(func=_decide)
 
 
@@ -205,9 +207,17 @@ def _decide_slot(args: argparse.Namespace, cfg: Any, slot: str, students: list[s
                         max_cost_ratio=float(_setting(args, cfg, "max_cost_ratio", 0.7)),
                         min_class_cases=int(_setting(args, cfg, "min_class_cases", 30)),
                         alpha=float(_setting(args, cfg, "alpha", 0.05)))
-        decisions.append(decide(inputs))
-    dec = next((d for d in decisions if d["decision"] == "swap"), decisions[0])
+        decisions.append((inputs, decide(inputs)))
+    inputs, dec = next(((i, d) for i, d in decisions if d["decision"] == "swap"), decisions[0])
+    if dec["decision"] == "keep" and not args.no_forecast:
+        from goldgate.cli.plan import forecast_for_keep
+
+        forecast_for_keep(cfg, dec, inputs.pairs)
     path = write_decision(out, dec)
+    if "forecast" in dec:
+        from goldgate.decide.plan import write_forecast_section
+
+        write_forecast_section(out, dec["report"], dec["forecast"], dec["forecast"]["headline"])
     print(_summary(dec))
     print(f"\ndecision: {path}  report: {out / dec['report']}  chart: {out / dec['chart']}", flush=True)
 
