@@ -7,6 +7,7 @@ so the schema is the contract: see docs/results-schema.md.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 import uuid
@@ -37,7 +38,7 @@ def summarize_suite(meta: dict[str, Any], records: list[dict[str, Any]]) -> dict
     passed = sum(r["status"] == "passed" for r in counted)
     failed = sum(r["status"] == "failed" for r in counted)
     errors = sum(r["status"] == "error" for r in counted)
-    cost = sum(r.get("cost_usd", 0.0) for r in counted)
+    cost = math.fsum(r.get("cost_usd", 0.0) for r in counted)  # exact: independent of record order (merge)
     latencies = [r["latency_s"] for r in counted if r.get("latency_s") and not r.get("cached")]
     all_latencies = [r["latency_s"] for r in counted if r.get("latency_s")]
     lo, hi = wilson_interval(passed, n)
