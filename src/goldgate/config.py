@@ -67,6 +67,9 @@ class CandidateConfig(_Strict):
     output_cost_per_token: float | None = Field(default=None, ge=0)
     artifact: str | None = None
     description: str | None = None
+    batch: bool | None = None  # true: label pools through the provider's batch API (`goldgate distill --batch`)
+    batch_input_cost_per_token: float | None = Field(default=None, ge=0)  # else litellm's batch price
+    batch_output_cost_per_token: float | None = Field(default=None, ge=0)
 
     @field_validator("params")
     @classmethod

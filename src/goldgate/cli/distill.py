@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--pool-split", help="label this split with the teacher LLM, ignoring its labels")
     d.add_argument("--pool-size", type=int, help="seeded sample of N pool records (default: all)")
     d.add_argument("--teacher", help="candidate that labels the pool (default: the slot's `use`)")
+    d.add_argument("--batch", action="store_true",
+                   help="label the pool through the provider's batch API: ~half the price, done within hours; "
+                        "rerun after an interruption to resume the same batch")
     d.add_argument("--llm-weight", type=float, default=1.0, help="training weight of pure LLM labels")
     d.add_argument("--strict-leakage", action="store_true",
                    help="overlap with the test split is an error instead of being dropped")
@@ -83,6 +86,7 @@ def _distill(args: argparse.Namespace) -> int:
         slot=args.slot, candidate=args.candidate, kind=args.kind, out=args.out, base=args.base,
         input_field=args.input_field, train_splits=tuple(args.train_split or ("train",)), test_split=args.test_split,
         human_size=args.human_size, pool_split=args.pool_split, pool_size=args.pool_size, teacher=args.teacher,
+        batch=args.batch,
         llm_weight=args.llm_weight, strict_leakage=args.strict_leakage, seed=args.seed, hyper=_hyper(args),
         push_to_hub=args.push_to_hub, progress=sys.stderr.isatty(),
     )
@@ -91,7 +95,14 @@ def _distill(args: argparse.Namespace) -> int:
     print(f"training set: {data['n']} examples {data['counts']} (sha256 {data['training_sha256'][:12]}…)")
     if res.pool is not None:
         print(f"LLM-labelled pool: {len(res.pool.examples)} labelled, {len(res.pool.errors)} unusable, "
-              f"${res.pool.cost_usd:.4f}")
+              f"${res.pool.cost_usd:.4f}" + (" at the batch price" if res.pool.batch is not None else ""))
+        if res.pool.batch is not None:
+            b = res.pool.batch
+            print(f"batch API: {b['submitted']} submitted, {b['resumed']} resumed from an earlier run, "
+                  f"{b['cache_hits']} from the cache, {b['failed']} failed; batches: {', '.join(b['batch_ids']) or '-'}")
+        if res.pool.errors:
+            shown = ", ".join(res.pool.errors[:10])
+            print(f"unlabelled pool records ({len(res.pool.errors)}): {shown}{' …' if len(res.pool.errors) > 10 else ''}")
     if res.training.excluded:
         print(f"leakage guard: dropped {len(res.training.excluded)} training record(s) whose normalised text is in "
               f"split '{spec.test_split}':")

@@ -45,6 +45,7 @@ class DistillSpec:
     pool_split: str | None = None
     pool_size: int | None = None
     teacher: str | None = None
+    batch: bool = False  # label the pool through the provider's batch API (or the teacher's `batch = true`)
     llm_weight: float = 1.0
     strict_leakage: bool = False
     seed: int = 0
@@ -92,8 +93,9 @@ def distill(config: Config, golden: GoldenSet, spec: DistillSpec) -> DistillResu
     if spec.pool_split:
         teacher = spec.teacher or slot.use
         cases = pick_pool(golden, spec.pool_split, spec.pool_size, {e.id for e in examples}, spec.seed)
+        batch = {} if spec.batch or config.candidate(teacher).batch else None
         pool = label_pool(model_for_candidate(config, spec.slot, teacher), cases, spec.input_field,
-                          weight=spec.llm_weight)
+                          weight=spec.llm_weight, batch=batch)
         examples += pool.examples
     ts = build_training_set(golden, examples, input_field=spec.input_field, test_split=spec.test_split,
                             strict=spec.strict_leakage)
@@ -119,7 +121,8 @@ def distill(config: Config, golden: GoldenSet, spec: DistillSpec) -> DistillResu
             "train_splits": list(spec.train_splits),
             "test_split": spec.test_split,
             "pool": None if pool is None else {"split": spec.pool_split, "labelled": len(pool.examples),
-                                               "unusable": len(pool.errors)},
+                                               "unusable": len(pool.errors),
+                                               "via": "batch API" if pool.batch is not None else "live calls"},
             "teacher_usd": pool.cost_usd if pool else 0.0,
             "excluded": [{"train_id": o.train_id, "test_id": o.test_id} for o in ts.excluded],
         },
