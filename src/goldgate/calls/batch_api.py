@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -18,7 +19,7 @@ from typing import Any
 
 from goldgate.calls.base import SECRET_PARAM_KEYS, TRANSPORT_PARAM_KEYS, CallRequest, CallResult
 from goldgate.calls.cache import CallCache
-from goldgate.errors import ConfigError, ModelCallError
+from goldgate.errors import ConfigError, GoldgateError, ModelCallError
 from goldgate.files import write_atomic
 
 __all__ = ["BatchSettings", "BatchStats", "batch_pricing", "run_batch"]
@@ -94,8 +95,6 @@ def _provider(req: CallRequest) -> tuple[str, str]:
 
 
 def _auth(req: CallRequest) -> dict[str, Any]:
-    import os
-
     kw: dict[str, Any] = {}
     if req.api_base:
         kw["api_base"] = req.api_base
@@ -289,6 +288,15 @@ def run_batch(requests: list[CallRequest], settings: BatchSettings) -> tuple[dic
         if misses:
             if len({(r.model, r.api_base) for r in misses.values()}) > 1:
                 raise ConfigError("one batch run serves one model and endpoint")
-            results.update(asyncio.run(_run(misses, settings, stats, cache)))
+            try:
+                results.update(asyncio.run(_run(misses, settings, stats, cache)))
+            except GoldgateError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a provider failure is one line, not a traceback
+                from goldgate.calls.llm import _first_line, redact
+
+                secret = os.environ.get(first.api_key_env, "") if (first := next(iter(misses.values()))).api_key_env else ""
+                raise ModelCallError(redact(f"batch API: {type(exc).__name__}: {_first_line(exc)} (batches already "
+                                            "submitted are resumed when you run the command again)", [secret])) from None
     stats.failed = sum(not r.ok for r in results.values())
     return results, stats

@@ -2,7 +2,7 @@
 batch, poll it while it "runs" for `batch_delay_s`, download the output and error files.
 
 Answers come from the same answer key as live chat calls; `batch_fail_rate` of the requests fail
-(deterministically, by custom_id) and land in the error file, as a provider's would.
+(drawn per batch and custom_id, so a retry in a new batch can succeed) and land in the error file, as a provider's would.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ class BatchStore:
         for line in b["_lines"]:
             cid = line.get("custom_id", "")
             rid = f"batch_req_{uuid.uuid4().hex[:24]}"
-            if uniforms(self.sim.s.seed, "batch-fault", cid)[0] < self.sim.s.batch_fail_rate:
+            if uniforms(self.sim.s.seed, "batch-fault", b["id"], cid)[0] < self.sim.s.batch_fail_rate:
                 err.append({"id": rid, "custom_id": cid, "response": {"status_code": 500, "request_id": rid, "body": {
                     "error": {"message": "The server had an error processing this request (simulated).",
                               "type": "server_error"}}}, "error": None})

@@ -331,7 +331,7 @@ def _invalid(body: Any) -> tuple[str | None, str] | None:
 def build_app(settings: SimSettings) -> web.Application:
     """The simulator as an aiohttp app; loads the answer key now so requests only do lookups."""
     sim = _Sim(settings)
-    app = web.Application()
+    app = web.Application(client_max_size=256 * 2**20)  # batch input files: OpenAI takes up to 200 MB
     app.router.add_post("/v1/chat/completions", sim.chat)
     app.router.add_get("/v1/models", sim.models)
     app.router.add_get("/_sim/health", sim.health)
