@@ -473,7 +473,7 @@ def test_bad_requests_get_openai_errors_and_reset_zeroes_stats(key: Path) -> Non
         stats = await _stats(http, url)
         assert stats == {
             "requests": 0, "completions": 0, "hangs": 0, "image_parts": 0, "judge_requests": 0,
-            "by_status": {}, "by_model": {}, "max_inflight": 0,
+            "by_status": {}, "by_model": {}, "max_inflight": 0, "files": 0, "batches": 0, "batch_requests": 0,
         }  # fmt: skip
 
     _serve(_settings(key), body)

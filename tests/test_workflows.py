@@ -61,7 +61,7 @@ def test_least_privilege_and_no_template_injection(path: Path) -> None:
 
 def test_evals_runs_on_prompt_changes_safely_for_forks() -> None:
     wf = _load("evals.yml")
-    assert set(wf["on"]) == {"pull_request"}
+    assert set(wf["on"]) == {"pull_request", "workflow_call"}  # workflow_call: the evals-shards input
     assert {"evals/**", "pyproject.toml"} <= set(wf["on"]["pull_request"]["paths"])
     steps = _steps(wf)
     cache = next(s for s in steps if s.get("uses", "").startswith("actions/cache@"))

@@ -102,6 +102,9 @@ class CandidateConfig(_Strict):
     # Label slots: ask the server for JSON `{"label": <one of the labels>}` via a JSON-schema
     # response_format (llama.cpp turns it into a grammar, so every answer is a valid label).
     constrain_labels: bool = False
+    batch: bool | None = None  # true: label pools through the provider's batch API (`goldgate distill --batch`)
+    batch_input_cost_per_token: float | None = Field(default=None, ge=0)  # else litellm's batch price
+    batch_output_cost_per_token: float | None = Field(default=None, ge=0)
 
     @field_validator("params")
     @classmethod

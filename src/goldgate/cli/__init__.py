@@ -19,6 +19,7 @@ _GROUPS = (
     "goldgate.cli.goldens",
     "goldgate.cli.github",
     "goldgate.cli.run",
+    "goldgate.cli.merge",
     "goldgate.cli.judge",
     "goldgate.cli.demo",
     "goldgate.cli.distill",

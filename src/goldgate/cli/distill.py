@@ -36,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--pool-split", help="label this split with the teacher LLM, ignoring its labels")
     d.add_argument("--pool-size", type=int, help="seeded sample of N pool records (default: all)")
     d.add_argument("--teacher", help="candidate that labels the pool (default: the slot's `use`)")
+    d.add_argument("--batch", action="store_true",
+                   help="label the pool through the provider's batch API: ~half the price, done within hours; "
+                        "rerun after an interruption to resume the same batch")
     d.add_argument("--llm-weight", type=float, help="training weight of pure LLM labels (default 1)")
     d.add_argument("--strict-leakage", action="store_true", default=None,
                    help="overlap with the test split is an error instead of being dropped")
@@ -84,7 +87,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     if args.target_modules:
         hyper["target_modules"] = [m.strip() for m in args.target_modules.split(",") if m.strip()]
     keys = ("goldens", "kind", "base", "out", "input_field", "test_split", "human_size", "pool_split", "pool_size",
-            "teacher", "llm_weight", "strict_leakage", "seed", "push_to_hub")
+            "teacher", "llm_weight", "strict_leakage", "seed", "push_to_hub", "batch")
     return {**{k: getattr(args, k) for k in keys}, "train_splits": args.train_split, "hyper": hyper,
             "progress": sys.stderr.isatty()}
 
@@ -117,7 +120,14 @@ def _distill_one(cfg: Any, spec: Any, goldens: str) -> None:
     print(f"training set: {data['n']} examples {data['counts']} (sha256 {data['training_sha256'][:12]}…)")
     if res.pool is not None:
         print(f"LLM-labelled pool: {len(res.pool.examples)} labelled, {len(res.pool.errors)} unusable, "
-              f"${res.pool.cost_usd:.4f}")
+              f"${res.pool.cost_usd:.4f}" + (" at the batch price" if res.pool.batch is not None else ""))
+        if res.pool.batch is not None:
+            b = res.pool.batch
+            print(f"batch API: {b['submitted']} submitted, {b['resumed']} resumed from an earlier run, "
+                  f"{b['cache_hits']} from the cache, {b['failed']} failed; batches: {', '.join(b['batch_ids']) or '-'}")
+        if res.pool.errors:
+            shown = ", ".join(res.pool.errors[:10])
+            print(f"unlabelled pool records ({len(res.pool.errors)}): {shown}{' …' if len(res.pool.errors) > 10 else ''}")
     if res.training.excluded:
         print(f"leakage guard: dropped {len(res.training.excluded)} training record(s) whose normalised text is in "
               f"split '{spec.test_split}':")

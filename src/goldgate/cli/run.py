@@ -17,6 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--strict", action="store_true", help="every failed case fails the build")
     run.add_argument("--candidate", action="append", default=[], metavar="SLOT=CANDIDATE",
                      help="evaluate another candidate for a slot")
+    run.add_argument("--shard", metavar="I/N", help="run shard I of N of every suite (combine with `goldgate merge`)")
     run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="arguments passed to pytest (after --)")
     run.set_defaults(func=_run)
 
@@ -27,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     rep.set_defaults(func=_report)
 
 
-def pytest_command(evals_dir: Path, *, out: Path | None, strict: bool, candidates: list[str], extra: list[str]) -> list[str]:
+def pytest_command(evals_dir: Path, *, out: Path | None, strict: bool, candidates: list[str], extra: list[str],
+                   shard: str | None = None) -> list[str]:
     cmd = [sys.executable, "-m", "pytest", str(evals_dir), "-p", "no:cacheprovider"]
     if out is not None:
         cmd += ["--goldgate-out", str(out)]
@@ -35,6 +37,8 @@ def pytest_command(evals_dir: Path, *, out: Path | None, strict: bool, candidate
         cmd.append("--goldgate-strict")
     for c in candidates:
         cmd += ["--goldgate-candidate", c]
+    if shard:
+        cmd += ["--goldgate-shard", shard]
     return cmd + [a for a in extra if a != "--"]
 
 
@@ -42,8 +46,12 @@ def _run(args: argparse.Namespace) -> int:
     from goldgate.config import load_config
 
     cfg = load_config()
+    if args.shard:
+        from goldgate.engine.shards import parse_shard
+
+        parse_shard(args.shard)  # one line now, not a pytest usage error later
     cmd = pytest_command(cfg.path(cfg.evals), out=args.out, strict=args.strict, candidates=args.candidate,
-                         extra=args.pytest_args)
+                         extra=args.pytest_args, shard=args.shard)
     env = {**os.environ, **{k: v for k, v in OFFLINE_ENV.items() if k not in os.environ}}
     return subprocess.call(cmd, cwd=cfg.root, env=env)
 

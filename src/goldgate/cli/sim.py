@@ -46,6 +46,8 @@ _SCALARS: tuple[tuple[str, type, str], ...] = (
         float,
         "share of judge answers that are unparseable prose (default 0)",
     ),
+    ("--batch-delay-s", float, "seconds a batch (files + batches API) runs before it completes (default 0)"),
+    ("--batch-fail-rate", float, "share of a batch's requests that fail to its error file (default 0)"),
 )
 
 

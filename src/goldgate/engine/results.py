@@ -7,6 +7,7 @@ so the schema is the contract: see docs/results-schema.md.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 import uuid
@@ -38,8 +39,9 @@ def summarize_suite(meta: dict[str, Any], records: list[dict[str, Any]]) -> dict
     failed = sum(r["status"] == "failed" for r in counted)
     errors = sum(r["status"] == "error" for r in counted)
     judge_notes = [v for r in counted for v in r.get("judges", [])]
-    judge_cost = sum(v.get("cost_usd", 0.0) for v in judge_notes)
-    cost = sum(r.get("cost_usd", 0.0) for r in counted) + judge_cost
+    judge_cost = math.fsum(v.get("cost_usd", 0.0) for v in judge_notes)
+    # fsum: exact, so the total does not depend on record order (a merge of shards equals the whole run)
+    cost = math.fsum([*(r.get("cost_usd", 0.0) for r in counted), judge_cost])
     latencies = [r["latency_s"] for r in counted if r.get("latency_s") and not r.get("cached")]
     all_latencies = [r["latency_s"] for r in counted if r.get("latency_s")]
     lo, hi = wilson_interval(passed, n)

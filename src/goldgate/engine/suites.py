@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from goldgate.config import Config, GateConfig
 from goldgate.engine.results import build_summary
+from goldgate.engine.shards import Shard
 from goldgate.engine.spec import EvalSpec
 from goldgate.errors import ConfigError, ModelCallError
 from goldgate.goldens.records import Case, GoldenSet, load_goldens, resolve_golden_path
@@ -72,6 +73,7 @@ class EvalEngine:
     progress: bool = True
     call_processes: int = 0  # 0 = auto; xdist workers use 1 (the workers already spread the load)
     concurrency_share: int = 1  # xdist workers split the project's concurrency between them
+    shard: Shard | None = None  # run only this slice of every suite (`--goldgate-shard i/n`)
     _goldens: dict[Path, GoldenSet] = field(default_factory=dict)
     _suites: dict[str, Suite] = field(default_factory=dict)
     _outputs: dict[CaseKey, Prediction] = field(default_factory=dict)
@@ -109,6 +111,8 @@ class EvalEngine:
             if isinstance(model, LLMModel):
                 fields = set().union(*(c.inputs.keys() for c in cases))
                 model.check_inputs(fields)
+        if self.shard is not None:  # after the checks, so every shard reports the same config problems
+            cases = self.shard.select(cases, [c.id for c in cases], name)
         judges = [judge_for(self.config, j) for j in spec.judges]
         gates = self.config.gates.model_copy(update=spec.gate_overrides)
         suite = Suite(name, spec, golden, cases, model, GateConfig.model_validate(gates.model_dump()), source,

@@ -45,6 +45,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--goldgate-candidate", action="append", default=[], metavar="SLOT=CANDIDATE",
                     help="evaluate CANDIDATE for SLOT instead of the slot's `use` candidate")
     group.addoption("--goldgate-no-progress", action="store_true", help="no progress bar")
+    group.addoption("--goldgate-shard", metavar="I/N", help="run only shard I of N of every suite's cases "
+                    "(by a stable hash of the case id); `goldgate merge` combines the shards and applies the gates")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -122,6 +124,14 @@ class GoldgateSession:
         self._collect_errors: list[str] = []
         self._started = time.perf_counter()
         self.summary: dict[str, Any] | None = None
+        self.shard: Any = None
+        if config.getoption("goldgate_shard"):
+            from goldgate.engine.shards import parse_shard
+
+            try:
+                self.shard = parse_shard(config.getoption("goldgate_shard"))
+            except GoldgateError as exc:
+                raise pytest.UsageError(f"goldgate: {exc}") from None
         self.run_dir: Path | None = None
 
     # --- engine -----------------------------------------------------------------------------
@@ -148,7 +158,7 @@ class GoldgateSession:
             progress = not self.config.getoption("goldgate_no_progress") and not self.is_worker
             workers = int(getattr(self.config, "workerinput", {}).get("workercount", 1))
             self._engine = EvalEngine(cfg, overrides, progress=progress, call_processes=1 if self.is_worker else 0,
-                                      concurrency_share=workers)
+                                      concurrency_share=workers, shard=self.shard)
         return self._engine
 
     def prewarm_calls(self) -> None:
@@ -199,7 +209,8 @@ class GoldgateSession:
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
         for item in items:
             spec = getattr(getattr(item, "function", None), SPEC_ATTR, None)
-            if spec is not None and hasattr(item, "callspec"):
+            # An empty shard slice leaves pytest's "empty parameter set" item, which has no case.
+            if spec is not None and hasattr(item, "callspec") and hasattr(item.callspec.params.get("case"), "id"):
                 item.stash[SUITE_KEY] = self.engine.suite(spec, item.function.__name__)  # type: ignore[attr-defined]
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -302,7 +313,8 @@ class GoldgateSession:
                 self._engine.settle()
             except GoldgateError as exc:
                 raise pytest.UsageError(f"goldgate: {exc}") from None
-        if self.is_controller and self.collector.records:
+        # A shard writes its run even when its slice is empty, so the merge sees every shard number.
+        if self.is_controller and (self.collector.records or (self.shard is not None and self._engine is not None)):
             self._finish(session)
         return result
 
@@ -389,14 +401,17 @@ class GoldgateSession:
     # --- gates and results ---------------------------------------------------------------------
     def _finish(self, session: pytest.Session) -> None:
         from goldgate.engine.results import new_run_id, write_run
+        from goldgate.engine.shards import run_provenance
         from goldgate.engine.suites import default_run_dir
 
         run_id = new_run_id()
         out = self.config.getoption("goldgate_out")
         if not self.config.pluginmanager.hasplugin("dsession"):
             self.collector.add_stats(self.engine.stats)
-        self.summary = self.collector.summary(run_id, time.perf_counter() - self._started,
-                                              extra={"strict": self.strict})
+        extra: dict[str, Any] = {"strict": self.strict, "provenance": run_provenance(self.engine.config)}
+        if self.shard is not None:
+            extra["shard"] = self.shard.to_dict()
+        self.summary = self.collector.summary(run_id, time.perf_counter() - self._started, extra=extra)
         self.run_dir = Path(out) if out else default_run_dir(self.engine.config, run_id)
         judges = sorted({v["judge"] for r in self.collector.records.values() for v in r.get("judges", [])})
         if judges:
@@ -410,7 +425,8 @@ class GoldgateSession:
         failing_gates += sum(g["status"] != "pass" for g in self.summary.get("judge_gates", []))
         if not self.strict:
             session.testsfailed -= self._case_failures
-        session.testsfailed += failing_gates
+        if self.shard is None:  # a shard's gates see a slice; `goldgate merge` gates the whole run
+            session.testsfailed += failing_gates
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.summary is None:

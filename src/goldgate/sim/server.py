@@ -109,6 +109,7 @@ class _Sim:
         self._models = sorted({*settings.model_accuracy, *settings.judge_model_agreement})
         self._retry = _retry_after(settings.retry_after_s)
         self._inflight = 0
+        self.batch_store: Any = None  # the files and batches endpoints (sim/batches.py)
         self.reset()
 
     def reset(self) -> None:
@@ -117,6 +118,8 @@ class _Sim:
         self.by_model: Counter[str] = Counter()
         self.counts: Counter[str] = Counter()
         self.peak = self._inflight
+        if getattr(self, "batch_store", None) is not None:
+            self.batch_store.counts = dict.fromkeys(self.batch_store.counts, 0)
 
     def stats(self) -> dict[str, Any]:
         """Counters over chat requests: `requests` counts arrivals, `by_status` answers sent (a hang
@@ -128,6 +131,7 @@ class _Sim:
             "by_status": dict(self.by_status),
             "by_model": dict(self.by_model),
             "max_inflight": self.peak,
+            **(self.batch_store.counts if self.batch_store is not None else {}),
         }
 
     def _authorized(self, request: web.Request) -> bool:
@@ -329,12 +333,16 @@ def _invalid(body: Any) -> tuple[str | None, str] | None:
 def build_app(settings: SimSettings) -> web.Application:
     """The simulator as an aiohttp app; loads the answer key now so requests only do lookups."""
     sim = _Sim(settings)
-    app = web.Application()
+    app = web.Application(client_max_size=256 * 2**20)  # batch input files: OpenAI takes up to 200 MB
     app.router.add_post("/v1/chat/completions", sim.chat)
     app.router.add_get("/v1/models", sim.models)
     app.router.add_get("/_sim/health", sim.health)
     app.router.add_get("/_sim/stats", sim.get_stats)
     app.router.add_post("/_sim/reset", sim.post_reset)
+    from goldgate.sim.batches import BatchStore  # it builds on this module's answers
+
+    sim.batch_store = BatchStore(sim)
+    sim.batch_store.register(app)
     return app
 
 

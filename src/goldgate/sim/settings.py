@@ -50,6 +50,8 @@ class SimSettings(BaseModel):
     judge_model_agreement: dict[str, _Rate] = Field(default_factory=dict)
     judge_leniency: _Rate = 0.7
     judge_garbage_rate: _Rate = 0
+    batch_delay_s: float = Field(default=0, ge=0)  # how long a batch "runs" before it completes
+    batch_fail_rate: _Rate = 0  # requests of a batch that fail (to its error file)
 
     @field_validator("keys")
     @classmethod

@@ -134,11 +134,19 @@ class PoolLabels:
     examples: list[Example]
     cost_usd: float
     errors: list[str]
+    batch: dict[str, Any] | None = None  # the batch API's account, when the pool went that way
 
 
-def label_pool(model: Model, cases: Sequence[Case], input_field: str, *, weight: float) -> PoolLabels:
-    """Label `cases` with `model` (cached calls for an LLM); unusable answers are left out and counted."""
-    preds = model.predict_many([c.inputs for c in cases])
+def label_pool(model: Model, cases: Sequence[Case], input_field: str, *, weight: float,
+               batch: dict[str, Any] | None = None) -> PoolLabels:
+    """Label `cases` with `model` (cached calls for an LLM); unusable answers are left out and counted.
+    With `batch` (a dict to fill with its stats) the calls go through the provider's batch API."""
+    if batch is not None:
+        if not hasattr(model, "predict_batch_api"):
+            raise GoldgateError("batch labelling needs an LLM teacher (a candidate of type 'llm')")
+        preds = model.predict_batch_api([c.inputs for c in cases], stats=batch)
+    else:
+        preds = model.predict_many([c.inputs for c in cases])
     examples, errors = [], []
     for c, p in zip(cases, preds):
         target = p.label if p.label is not None else (p.text.strip() if p.ok else None)
@@ -146,7 +154,7 @@ def label_pool(model: Model, cases: Sequence[Case], input_field: str, *, weight:
             errors.append(c.id)
             continue
         examples.append(Example(c.id, input_text(c.inputs, input_field), target, "llm", weight))
-    return PoolLabels(examples, sum(p.cost_usd for p in preds), errors)
+    return PoolLabels(examples, sum(p.cost_usd for p in preds), errors, batch)
 
 
 def pick_pool(golden: GoldenSet, split: str, size: int | None, exclude: set[str], seed: int) -> list[Case]:

@@ -51,6 +51,7 @@ class DistillSpec:
     pool_split: str | None = None
     pool_size: int | None = None
     teacher: str | None = None
+    batch: bool = False  # label the pool through the provider's batch API (or the teacher's `batch = true`)
     llm_weight: float = 1.0
     strict_leakage: bool = False
     seed: int = 0
@@ -112,7 +113,7 @@ def spec_for(config: Config, slot: str, candidate: str, overrides: dict[str, Any
         human_size=pick("human_size"), pool_split=pick("pool_split"), pool_size=pick("pool_size"),
         teacher=pick("teacher"), llm_weight=pick("llm_weight", 1.0), strict_leakage=pick("strict_leakage", False),
         seed=pick("seed", 0), hyper=hyper, push_to_hub=overrides.get("push_to_hub"),
-        progress=bool(overrides.get("progress", True)),
+        progress=bool(overrides.get("progress", True)), batch=bool(overrides.get("batch")),
     )
     return spec, str(goldens)
 
@@ -160,8 +161,9 @@ def distill(config: Config, golden: GoldenSet, spec: DistillSpec) -> DistillResu
     if spec.pool_split:
         teacher = spec.teacher or slot.use
         cases = pick_pool(golden, spec.pool_split, spec.pool_size, {e.id for e in examples}, spec.seed)
+        batch = {} if spec.batch or config.candidate(teacher).batch else None
         pool = label_pool(model_for_candidate(config, spec.slot, teacher), cases, spec.input_field,
-                          weight=spec.llm_weight)
+                          weight=spec.llm_weight, batch=batch)
         examples += pool.examples
     ts = build_training_set(golden, examples, input_field=spec.input_field, test_split=spec.test_split,
                             strict=spec.strict_leakage)
@@ -187,7 +189,8 @@ def distill(config: Config, golden: GoldenSet, spec: DistillSpec) -> DistillResu
             "train_splits": list(spec.train_splits),
             "test_split": spec.test_split,
             "pool": None if pool is None else {"split": spec.pool_split, "labelled": len(pool.examples),
-                                               "unusable": len(pool.errors)},
+                                               "unusable": len(pool.errors),
+                                               "via": "batch API" if pool.batch is not None else "live calls"},
             "teacher_usd": pool.cost_usd if pool else 0.0,
             "excluded": [{"train_id": o.train_id, "test_id": o.test_id} for o in ts.excluded],
         },
