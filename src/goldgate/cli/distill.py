@@ -74,7 +74,7 @@ def _hyper(args: argparse.Namespace) -> dict[str, Any]:
 def _distill(args: argparse.Namespace) -> int:
     from goldgate.config import load_config
     from goldgate.goldens.records import load_goldens, resolve_golden_path
-    from goldgate.students.train import DistillSpec, distill
+    from goldgate.students.train import LEAKAGE_FILE, DistillSpec, distill
 
     cfg = load_config()
     golden = load_goldens(resolve_golden_path(args.goldens, goldens_dir=cfg.path(cfg.goldens), root=cfg.root),
@@ -92,15 +92,17 @@ def _distill(args: argparse.Namespace) -> int:
     if res.pool is not None:
         print(f"LLM-labelled pool: {len(res.pool.examples)} labelled, {len(res.pool.errors)} unusable, "
               f"${res.pool.cost_usd:.4f}")
-    if res.training.excluded:
-        print(f"leakage guard: dropped {len(res.training.excluded)} training record(s) whose normalised text is in "
-              f"split '{spec.test_split}':")
-        for o in res.training.excluded:
+    rel = res.artifact.relative_to(cfg.root) if res.artifact.is_relative_to(cfg.root) else res.artifact
+    excluded = res.training.excluded
+    if excluded:
+        print(f"leakage guard: dropped {len(excluded)} training record(s) whose normalised text is in "
+              f"split '{spec.test_split}'" + (", the first five:" if len(excluded) > 5 else ":"))
+        for o in excluded[:5]:
             print(f"  {o.train_id}  ~  {o.test_id}")
+        print(f"  full list: {rel / LEAKAGE_FILE}")
     sp = card["speed"]
     print(f"trained {card['kind']} in {card['train_s']:.1f} s; {sp['throughput_rps']:.0f} req/s, "
           f"p95 {sp['latency_p95_ms']:.2f} ms ({sp['hardware']})")
-    rel = res.artifact.relative_to(cfg.root) if res.artifact.is_relative_to(cfg.root) else res.artifact
     print(f"artifact: {rel}/ (model_card.md, card.json)")
     if args.candidate not in cfg.candidates:
         from goldgate.students.train import KIND_TYPES
@@ -160,6 +162,9 @@ def _decide(args: argparse.Namespace) -> int:
 
 
 def _summary(dec: dict[str, Any]) -> str:
+    from goldgate.decide.decision import break_even_text
+    from goldgate.models.cost import COST_TABLE_EXAMPLE
+
     b, c = dec["checks"]["b_noninferiority"], dec["checks"]["c_cost"]
     lines = [f"DECISION: {dec['decision'].upper()}  slot {dec['slot']}: {dec['current']} → {dec['proposed']}"
              if dec["decision"] == "swap" else
@@ -168,9 +173,11 @@ def _summary(dec: dict[str, Any]) -> str:
                  f"(Δ {b['difference']:+.4f}, one-sided 95% lower bound {b['lower_95']:+.4f}, δ = {b['delta']}, "
                  f"N = {b['n']})")
     if "ratio" in c:
-        be = c["break_even_volume"]
         lines.append(f"  cost/request: student ${c['student']['per_request']:.7f} vs LLM ${c['llm']['per_request']:.7f} "
-                     f"({c['ratio']:.2f}×); break-even {'never' if be == float('inf') else f'{be:,.0f}'} requests, "
-                     f"projected {c['projected_volume']:,.0f}")
+                     f"({c['ratio']:.2f}×); break-even {break_even_text(c['break_even_volume'])}, "
+                     f"projected {c['projected_volume']:,.0f} requests")
     lines += [f"  - {r}" for r in dec["reasons"]]
+    if "ratio" not in c:
+        lines += ["", ("the cost check (c) needs your traffic and hardware assumptions; paste this into "
+                  "pyproject.toml and adjust it:"), "", COST_TABLE_EXAMPLE.rstrip()]
     return "\n".join(lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,12 +13,14 @@ OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "LITELLM_LOCAL
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    run = sub.add_parser("run", help="run the project's evals with pytest (extra args go to pytest)")
+    run = sub.add_parser("run", help="run the project's evals with pytest (other options go to pytest)",
+                         usage="goldgate run [--out DIR] [--strict] [--candidate SLOT=CANDIDATE] [PYTEST ARGS ...]",
+                         allow_abbrev=False)
     run.add_argument("--out", type=Path, help="run directory for summary.json / cases.jsonl")
     run.add_argument("--strict", action="store_true", help="every failed case fails the build")
     run.add_argument("--candidate", action="append", default=[], metavar="SLOT=CANDIDATE",
                      help="evaluate another candidate for a slot")
-    run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="arguments passed to pytest (after --)")
+    run.set_defaults(pytest_args=[])  # every option goldgate does not know goes to pytest, in order
     run.set_defaults(func=_run)
 
     rep = sub.add_parser("report", help="show a run's results (terminal, or markdown with --markdown)")
@@ -71,5 +74,6 @@ def _report(args: argparse.Namespace) -> int:
     md = render_markdown(summary)
     if args.output:
         args.output.write_text(md, encoding="utf-8")
-    print(md if args.markdown else render_terminal(summary, run_dir=run_dir), end="")
+    width = shutil.get_terminal_size((120, 24)).columns
+    print(md if args.markdown else render_terminal(summary, run_dir=run_dir, width=width), end="")
     return 0 if summary["status"] == "pass" else 1

@@ -36,6 +36,7 @@ class Suite:
     model: Model | None
     gates: GateConfig
     source: str = ""
+    nodeid: str = ""  # the test function's pytest node id: what a reader greps for and can rerun
 
     def meta(self) -> dict[str, Any]:
         """What the controller needs to summarise this suite (plain data: crosses processes)."""
@@ -56,6 +57,7 @@ class Suite:
             "gates": self.gates.model_dump(),
             "repeats": self.spec.repeats,
             "source": self.source,
+            "nodeid": self.nodeid,
         }
 
 
@@ -81,7 +83,7 @@ class EvalEngine:
             self._goldens[path] = load_goldens(path, splits=self.config.splits, name=path.stem)
         return self._goldens[path]
 
-    def suite(self, spec: EvalSpec, default_name: str, source: str = "") -> Suite:
+    def suite(self, spec: EvalSpec, default_name: str, source: str = "", nodeid: str = "") -> Suite:
         """Resolve a declaration into cases and a model; every config or data problem raises here,
         at collection, before any model call."""
         name = spec.name or default_name
@@ -105,7 +107,8 @@ class EvalEngine:
                 fields = set().union(*(c.inputs.keys() for c in cases))
                 model.check_inputs(fields)
         gates = self.config.gates.model_copy(update=spec.gate_overrides)
-        suite = Suite(name, spec, golden, cases, model, GateConfig.model_validate(gates.model_dump()), source)
+        suite = Suite(name, spec, golden, cases, model, GateConfig.model_validate(gates.model_dump()), source,
+                      nodeid)
         self._suites[name] = suite
         return suite
 

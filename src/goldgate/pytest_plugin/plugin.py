@@ -174,7 +174,8 @@ class GoldgateSession:
         if spec is None:
             return
         try:
-            suite = self.engine.suite(spec, metafunc.function.__name__, source=str(metafunc.definition.path))
+            suite = self.engine.suite(spec, metafunc.function.__name__, source=str(metafunc.definition.path),
+                                      nodeid=metafunc.definition.nodeid)
         except GoldgateError as exc:
             self._collect_errors.append(f"goldgate: {exc}")
             raise pytest.Collector.CollectError(f"goldgate: {exc}") from None

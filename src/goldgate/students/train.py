@@ -12,6 +12,7 @@ from typing import Any
 
 from goldgate.config import Config
 from goldgate.errors import GoldgateError
+from goldgate.files import write_atomic
 from goldgate.goldens.records import GoldenSet
 from goldgate.models.card import write_card
 from goldgate.students.dataset import (
@@ -24,7 +25,9 @@ from goldgate.students.dataset import (
 )
 from goldgate.students.speed import measure_speed
 
-__all__ = ["DistillResult", "DistillSpec", "distill"]
+__all__ = ["LEAKAGE_FILE", "DistillResult", "DistillSpec", "distill"]
+
+LEAKAGE_FILE = "leakage.tsv"  # in the artifact: every training record dropped for sharing text with the test split
 
 KIND_TYPES = {"sklearn": "sklearn", "lora": "peft", "causal-lora": "peft"}
 
@@ -129,6 +132,9 @@ def distill(config: Config, golden: GoldenSet, spec: DistillSpec) -> DistillResu
     card["speed"] = measure_speed(backend.predict_texts, texts, batch_size=backend.batch_size,
                                   single=100 if spec.kind == "sklearn" else 20)
     card = write_card(out, card, [(e.id, e.hash) for e in ts.examples])
+    if ts.excluded:
+        write_atomic(out / LEAKAGE_FILE, ["train_id\ttest_id\ttext_sha256\n",
+                                          *(f"{o.train_id}\t{o.test_id}\t{o.hash}\n" for o in ts.excluded)])
     push = spec.push_to_hub or config.distill.get("push_to_hub")
     if push:
         push_artifact(out, str(push))
