@@ -156,8 +156,11 @@ def _decide(args: argparse.Namespace) -> int:
                     alpha=float(_setting(args, cfg, "alpha", 0.05)))
     dec = decide(inputs)
     path = write_decision(out, dec)
+    from goldgate.cli.run import write_report_html
+
+    page = write_report_html(student_run, out=out / "report.html", base=llm_run, decision=path)
     print(_summary(dec))
-    print(f"\ndecision: {path}  report: {out / dec['report']}  chart: {out / dec['chart']}")
+    print(f"\ndecision: {path}  report: {out / dec['report']}  chart: {out / dec['chart']}  page: {page}")
     return 0
 
 

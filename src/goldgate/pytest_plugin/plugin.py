@@ -355,6 +355,7 @@ class GoldgateSession:
     def _finish(self, session: pytest.Session) -> None:
         from goldgate.engine.results import new_run_id, write_run
         from goldgate.engine.suites import default_run_dir
+        from goldgate.report.html import case_inputs, write_html
 
         run_id = new_run_id()
         out = self.config.getoption("goldgate_out")
@@ -371,6 +372,9 @@ class GoldgateSession:
             if any(g["status"] != "pass" for g in self.summary["judge_gates"]):
                 self.summary["status"] = "fail"
         write_run(self.run_dir, self.summary, self.collector.records.values())
+        cfg = self.engine.config
+        write_html(self.run_dir, inputs=case_inputs(self.summary, goldens_dir=cfg.path(cfg.goldens), root=cfg.root),
+                   root=cfg.root)
         failing_gates = sum(s["gate"]["status"] == "fail" for s in self.summary["suites"])
         failing_gates += sum(g["status"] != "pass" for g in self.summary.get("judge_gates", []))
         if not self.strict:

@@ -66,6 +66,8 @@ def render_terminal(summary: dict[str, Any], run_dir: Path | str | None = None, 
                           f"flaky cases {r['flaky_cases']} ({_pct(r['flakiness'])})")
     if run_dir is not None:
         console.print(f"results: {run_dir}")
+        if (Path(run_dir) / "report.html").is_file():
+            console.print(f"report:  {Path(run_dir) / 'report.html'}")
     return buf.getvalue()
 
 
