@@ -125,6 +125,8 @@ def test_distill_drops_leaks_then_decide_swaps_with_evidence(project: Path, deci
     assert set(dec["evidence"]["data_hashes"]) >= {"goldens_sha256", "training_sha256", "train_hashes_sha256"}
     assert (project / "dec/decision.png").is_file() and "DECISION: SWAP" in res.stdout
     assert "Tango" in (project / "dec/decision.md").read_text()
+    page = (project / "dec/report.html").read_text()  # student run vs the LLM run, with the decision drawn
+    assert 'id="decision-chart"' in page and 'id="decision-table"' in page and 'id="compare-table"' in page
 
     keep = gg(project, "decide", "--slot", "router", "--student", "student-tfidf", "--llm-run", "dec/runs/sim-llm",
               "--student-run", "dec/runs/student-tfidf", "--out", "dec-keep", "--max-cost-ratio", "0.05")
