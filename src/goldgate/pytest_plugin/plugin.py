@@ -374,7 +374,9 @@ class GoldgateSession:
         write_run(self.run_dir, self.summary, self.collector.records.values())
         cfg = self.engine.config
         write_html(self.run_dir, inputs=case_inputs(self.summary, goldens_dir=cfg.path(cfg.goldens), root=cfg.root),
-                   root=cfg.root)
+                   root=cfg.root, summary=self.summary,
+                   records=sorted(self.collector.records.values(),
+                                  key=lambda r: (r["suite"], r["case_id"], r.get("repeat", 0))))
         failing_gates = sum(s["gate"]["status"] == "fail" for s in self.summary["suites"])
         failing_gates += sum(g["status"] != "pass" for g in self.summary.get("judge_gates", []))
         if not self.strict:

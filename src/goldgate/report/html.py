@@ -290,10 +290,12 @@ def _browser_section() -> str:
 
 
 def build_html(run_dir: str | os.PathLike[str], *, inputs: dict[str, dict[str, dict[str, Any]]] | None = None,
-               root: Path | None = None, compare: Any = None, decision: dict[str, Any] | None = None) -> str:
-    """The page for one run; `compare` (a decide.compare.Comparison) and `decision` add their sections."""
-    summary = load_run(run_dir)
-    records = load_cases(run_dir)
+               root: Path | None = None, compare: Any = None, decision: dict[str, Any] | None = None,
+               summary: dict[str, Any] | None = None, records: list[dict[str, Any]] | None = None) -> str:
+    """The page for one run; `compare` (a decide.compare.Comparison) and `decision` add their sections.
+    A caller that holds the run in memory (the plugin) passes `summary` and `records` instead of a reread."""
+    summary = summary if summary is not None else load_run(run_dir)
+    records = records if records is not None else load_cases(run_dir)
     by_suite: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
         by_suite[r["suite"]].append(r)
