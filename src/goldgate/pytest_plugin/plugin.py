@@ -373,8 +373,8 @@ class GoldgateSession:
                 self.summary["status"] = "fail"
         write_run(self.run_dir, self.summary, self.collector.records.values())
         cfg = self.engine.config
-        write_html(self.run_dir, inputs=case_inputs(self.summary, goldens_dir=cfg.path(cfg.goldens), root=cfg.root),
-                   root=cfg.root, summary=self.summary,
+        inputs = case_inputs(self.summary, goldens_dir=cfg.path(cfg.goldens), root=cfg.root, load=self.engine.golden)
+        write_html(self.run_dir, inputs=inputs, root=cfg.root, summary=self.summary,
                    records=sorted(self.collector.records.values(),
                                   key=lambda r: (r["suite"], r["case_id"], r.get("repeat", 0))))
         failing_gates = sum(s["gate"]["status"] == "fail" for s in self.summary["suites"])

@@ -10,14 +10,16 @@ import json
 import mimetypes
 import os
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from goldgate.config import DEFAULT_SPLITS
 from goldgate.engine.results import load_cases, load_run
 from goldgate.engine.stats import percentile
 from goldgate.errors import GoldenFormatError
 from goldgate.files import write_atomic
-from goldgate.goldens.records import load_goldens, resolve_golden_path
+from goldgate.goldens.records import GoldenSet, load_goldens, resolve_golden_path
 from goldgate.report.assets import CSS, JS
 from goldgate.report.html_sections import compare_section, decision_section, interval_svg
 
@@ -47,17 +49,18 @@ def _badge(status: str) -> str:
     return f'<span class="badge {e(status)}">{e(status.upper())}</span>'
 
 
-def case_inputs(summary: dict[str, Any], *, goldens_dir: Path, root: Path) -> dict[str, dict[str, dict[str, Any]]]:
+def case_inputs(summary: dict[str, Any], *, goldens_dir: Path, root: Path,
+                load: Callable[[str], GoldenSet] | None = None) -> dict[str, dict[str, dict[str, Any]]]:
     """{dataset: {case id: inputs}} for the run's suites; a golden set that no longer reads is skipped
-    (the report still shows expected and output)."""
+    (the report still shows expected and output). `load` reuses goldens already in memory (the engine's)."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for s in summary["suites"]:
         name = s.get("dataset")
         if not name or name in out:
             continue
         try:
-            golden = load_goldens(resolve_golden_path(name, goldens_dir=goldens_dir, root=root),
-                                  splits=_all_splits(s))
+            golden = load(name) if load is not None else load_goldens(
+                resolve_golden_path(name, goldens_dir=goldens_dir, root=root), splits=_all_splits(s))
         except GoldenFormatError:
             continue
         out[name] = {c.id: c.inputs for c in golden}
@@ -65,8 +68,6 @@ def case_inputs(summary: dict[str, Any], *, goldens_dir: Path, root: Path) -> di
 
 
 def _all_splits(suite: dict[str, Any]) -> tuple[str, ...]:
-    from goldgate.goldens.records import DEFAULT_SPLITS
-
     return tuple(dict.fromkeys([*DEFAULT_SPLITS, *(suite.get("split") or [])]))
 
 
