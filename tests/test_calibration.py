@@ -110,6 +110,20 @@ def test_changed_calibration_set_needs_recalibration(tmp_path: Path, sim: Any) -
     assert res.returncode == 1 and "calibration set goldens/calibration.jsonl changed" in res.stdout
 
 
+def test_corrupt_calibration_line_is_reported_as_file_line_reason(tmp_path: Path, sim: Any) -> None:
+    root = make_project(tmp_path / "p")
+    assert (
+        goldgate("judge", "calibrate", "j", "--no-progress", cwd=root, url=sim.url).returncode == 0
+    )
+    cal = root / "goldens" / "calibration.jsonl"
+    lines = cal.read_text().splitlines()
+    lines[6] = lines[6][: len(lines[6]) // 2]  # an editor crash: half a record
+    cal.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    res = goldgate("judge", "check", "j", cwd=root, url=sim.url)
+    assert res.returncode == 1
+    assert f"{cal}:7: " in res.stdout and "changed since" not in res.stdout
+
+
 def test_kappa_drop_against_the_baseline_fails_until_rebaselined(tmp_path: Path, sim: Any) -> None:
     root = make_project(tmp_path / "p", floors=LOW_FLOORS)
     assert (

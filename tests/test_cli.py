@@ -9,16 +9,31 @@ from pathlib import Path
 
 from support import eval_source, make_project, run_cli, summary_of
 
+TWIN = '''
+
+@gg.eval("tiny", model="router", split="test", min_pass_rate=0.5)
+def test_intent_routed_by_the_production_prompt(case, output):
+    assert output.label == case.expected["label"]
+'''
+
+
+def _suite_column(table: str) -> str:
+    """The terminal table's first column, its folded lines joined back together."""
+    return "".join(line.split("│")[1].strip() for line in table.splitlines() if line.startswith("│"))
+
 
 def test_run_then_report(tmp_path: Path, sim_env) -> None:
     make_project(tmp_path)
-    (tmp_path / "evals" / "test_evals.py").write_text(eval_source(min_pass_rate=0.5))
-    res = run_cli("run", "--", "-q", "--tb=no", cwd=tmp_path)
-    assert res.returncode == 0, res.stdout[-2000:]
+    (tmp_path / "evals" / "test_evals.py").write_text(eval_source(min_pass_rate=0.5) + TWIN)
+    res = run_cli("run", "-q", "--tb=no", "-p", "no:randomly", cwd=tmp_path)  # pytest's options, no `--`
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr
     (out,) = (tmp_path / ".goldgate" / "runs").iterdir()
-    assert summary_of(out)["suites"][0]["n"] == 200
-    rep = run_cli("report", str(out), cwd=tmp_path)
-    assert rep.returncode == 0 and "test_intent" in rep.stdout and "PASS" in rep.stdout
+    assert [s["n"] for s in summary_of(out)["suites"]] == [200, 200]
+    rep = run_cli("report", str(out), cwd=tmp_path, env={"COLUMNS": "80"})
+    assert rep.returncode == 0 and "PASS" in rep.stdout and "…" not in rep.stdout
+    column = _suite_column(rep.stdout)
+    assert "evals/test_evals.py::test_intent" in column
+    assert "evals/test_evals.py::test_intent_routed_by_the_production_prompt" in column
     md = run_cli("report", "--markdown", cwd=tmp_path)  # latest run by default
     assert md.returncode == 0 and md.stdout.startswith("### goldgate run") and "| test_intent | 200 |" in md.stdout
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,18 +18,20 @@ from goldgate.students.dataset import text_hash
 
 REPO = Path(__file__).resolve().parents[1]
 LABELS = ["card_arrival", "exchange_rate", "lost_or_stolen_card", "top_up_failed", "transfer_timing"]
+LEAKS = 7
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Five Banking77 intents (real texts), with one test text re-cased and re-punctuated into train."""
+    """Five Banking77 intents (real texts), with seven test texts re-cased and re-punctuated into train."""
     root = tmp_path_factory.mktemp("proj")
     recs = [json.loads(line) for line in (REPO / "evals/goldens/banking77.jsonl").read_text().splitlines()]
     recs = [r for r in recs if r["expected"]["label"] in LABELS]
-    leaked = next(r for r in recs if r["metadata"]["split"] == "test")
-    recs.append({**leaked, "id": "b77-train-zz-leak", "metadata": {"split": "train"},
-                 "inputs": {"text": "  " + leaked["inputs"]["text"].upper().rstrip("?.!") + " !"}})
+    tests = [r for r in recs if r["metadata"]["split"] == "test"]
+    for i, leaked in enumerate(tests[:LEAKS]):
+        recs.append({**leaked, "id": f"b77-train-zz-leak-{i}", "metadata": {"split": "train"},
+                     "inputs": {"text": "  " + leaked["inputs"]["text"].upper().rstrip("?.!") + " !"}})
     (root / "evals/goldens").mkdir(parents=True)
     (root / "evals/goldens/b5.jsonl").write_text("".join(json.dumps(r) + "\n" for r in sorted(recs, key=lambda r: r["id"])))
     (root / "evals/prompts").mkdir()
@@ -84,7 +87,7 @@ def test_strict_leakage_names_the_overlapping_records(project: Path) -> None:
     res = gg(project, "distill", "--slot", "router", "--candidate", "student-tfidf", "--goldens", "b5",
              "--strict-leakage")
     assert res.returncode == 2
-    assert res.stderr.startswith("goldgate: error: ") and "b77-train-zz-leak~b77-test-" in res.stderr
+    assert res.stderr.startswith("goldgate: error: ") and "b77-train-zz-leak-0~b77-test-" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
 
 
@@ -99,7 +102,12 @@ def decided(project: Path, sim: SimProcess) -> tuple[subprocess.CompletedProcess
 def test_distill_drops_leaks_then_decide_swaps_with_evidence(project: Path, decided) -> None:
     res = decided[0]
     assert res.returncode == 0, res.stderr
-    assert "leakage guard: dropped" in res.stdout and "b77-train-zz-leak  ~  b77-test-" in res.stdout
+    dropped = int(re.search(r"leakage guard: dropped (\d+) training record\(s\)", res.stdout).group(1))
+    assert dropped >= LEAKS  # Banking77 repeats a few texts across its splits too
+    assert res.stdout.count("  ~  ") == 5  # the first five; the rest are in the file it names
+    assert "full list: artifacts/student-tfidf/leakage.tsv" in res.stdout
+    listed = (project / "artifacts/student-tfidf/leakage.tsv").read_text()
+    assert len(listed.splitlines()) == 1 + dropped and "b77-train-zz-leak-6\tb77-test-" in listed
     hashes = (project / "artifacts/student-tfidf/train_hashes.txt").read_text()
     assert "b77-train-zz-leak" not in hashes
 
@@ -117,6 +125,8 @@ def test_distill_drops_leaks_then_decide_swaps_with_evidence(project: Path, deci
     assert set(dec["evidence"]["data_hashes"]) >= {"goldens_sha256", "training_sha256", "train_hashes_sha256"}
     assert (project / "dec/decision.png").is_file() and "DECISION: SWAP" in res.stdout
     assert "Tango" in (project / "dec/decision.md").read_text()
+    page = (project / "dec/report.html").read_text()  # student run vs the LLM run, with the decision drawn
+    assert 'id="decision-chart"' in page and 'id="decision-table"' in page and 'id="compare-table"' in page
 
     keep = gg(project, "decide", "--slot", "router", "--student", "student-tfidf", "--llm-run", "dec/runs/sim-llm",
               "--student-run", "dec/runs/student-tfidf", "--out", "dec-keep", "--max-cost-ratio", "0.05")
@@ -128,6 +138,42 @@ def test_distill_drops_leaks_then_decide_swaps_with_evidence(project: Path, deci
     assert fc["labels_now"] > 0 and len(fc["points"]) == 7 and kept["reasons"][-1] == fc["headline"]
     assert (project / "dec-keep/learning_curve.png").is_file()
     assert "## Annotate more" in (project / "dec-keep/decision.md").read_text()
+
+
+def test_swap_pr_body_shows_reasons_and_evidence_once_without_machine_paths(project: Path, decided) -> None:
+    assert decided[1].returncode == 0, decided[1].stderr
+    dec = json.loads((project / "dec/decision.json").read_text())
+    assert dec["evidence"]["llm_run"] == "dec/runs/sim-llm"
+    res = gg(project, "github", "swap-pr", "--decision", "dec/decision.json", "--dry-run")
+    assert res.returncode == 0, res.stderr
+    for reason in dec["reasons"]:
+        assert res.stdout.count(reason) == 1, reason
+    assert res.stdout.count("dec/runs/student-tfidf") == 1
+    assert res.stdout.count(dec["evidence"]["data_hashes"]["training_sha256"]) == 1
+    assert str(project) not in res.stdout
+
+
+def test_decide_explains_an_unreachable_break_even_and_a_missing_cost_table(project: Path, decided) -> None:
+    pyproject = project / "pyproject.toml"
+    original = pyproject.read_text()
+    runs = ["--llm-run", "dec/runs/sim-llm", "--student-run", "dec/runs/student-tfidf"]
+    try:
+        pyproject.write_text(original.replace("hardware_usd_per_hour = 0.10", "hardware_usd_per_hour = 100000"))
+        dear = gg(project, "decide", "--slot", "router", "--student", "student-tfidf", *runs, "--out", "dec-dear")
+        pyproject.write_text(original[:original.index("[tool.goldgate.cost]")])
+        bare = gg(project, "decide", "--slot", "router", "--student", "student-tfidf", *runs, "--out", "dec-bare")
+    finally:
+        pyproject.write_text(original)
+    assert dear.returncode == 0, dear.stderr
+    assert "break-even never (the student saves nothing per request)" in dear.stdout
+    assert "never requests" not in dear.stdout + (project / "dec-dear/decision.md").read_text()
+    assert not re.search(r"\binf\b", (project / "dec-dear/decision.md").read_text())
+    assert bare.returncode == 0, bare.stderr
+    table = bare.stdout[bare.stdout.index("[tool.goldgate.cost]\n"):bare.stdout.index("\ndecision: ")]
+    assert "monthly_volume = " in table and "# requests per month" in table
+    import tomllib
+
+    assert set(tomllib.loads(table)["tool"]["goldgate"]["cost"]) >= {"monthly_volume", "hardware_usd_per_hour"}
 
 
 def test_decide_refuses_a_student_trained_on_test_texts(project: Path, decided) -> None:
@@ -153,7 +199,8 @@ def test_pool_labels_come_from_the_cached_teacher(project: Path, sim: SimProcess
     res = gg(project, *args, sim_url=sim.url)
     assert res.returncode == 0, res.stderr
     card = json.loads((project / "artifacts/mix/card.json").read_text())
-    assert card["data"]["counts"]["human"] == 50 and card["data"]["counts"]["llm"] == 120
+    counts, dropped = card["data"]["counts"], len(card["data"]["excluded"])  # the leakage guard drops a few
+    assert counts["human"] + counts["llm"] + dropped == 170 and counts["human"] <= 50 and counts["llm"] <= 120
     assert card["data"]["teacher_usd"] > 0 and card["teacher"] == "sim-llm"
     assert sim.stats()["requests"] - before == 120
     assert gg(project, *args, sim_url=sim.url).returncode == 0

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from support import eval_source, golden_records, make_project, summary_of, write_jsonl
 
 from goldgate.calls.base import CallRequest
@@ -58,6 +59,26 @@ def test_mixed_faults_every_case_ends_once(tmp_path: Path, sim_key: Path) -> Non
     assert summary["totals"]["llm_calls"] >= 200 + stats["by_status"]["429"] + stats["by_status"]["500"]
     assert s["error_rate"] == s["errors"] / 200 and s["gate"]["checks"][-1]["name"] == "max_error_rate"
     assert res.returncode in (0, 1)
+
+
+@pytest.mark.parametrize("processes", [1, 2], ids=["in-process", "call-pool"])
+def test_counters_match_the_server_under_sporadic_faults(tmp_path: Path, sim_key: Path, processes: int) -> None:
+    """Every request the sim saw is one llm_call, every 429 one throttle, on either call path; and a
+    429 now and then is not a storm, so the concurrency limit is not driven down to its floor."""
+    project = _project(tmp_path, timeout_s=10, max_retries=4, concurrency=32)
+    py = project / "pyproject.toml"
+    py.write_text(py.read_text().replace("[tool.goldgate]\n", f"[tool.goldgate]\ncall_processes = {processes}\n", 1))
+    settings = SimSettings(keys=[sim_key], rate_429=0.05, retry_after_s=0.2, rate_500=0.05, rate_hang=0.01,
+                           hang_s=0.5, latency_ms=5, port=0)
+    with SimProcess(settings) as sim:
+        _, summary = _run(project, sim.url)
+        stats = sim.stats()
+    t = summary["totals"]
+    assert len(_cases(project)) == 200 and t["errors"] == 0
+    assert stats["by_status"].get("429", 0) > 0 and stats["by_status"].get("500", 0) > 0
+    assert t["llm_calls"] == stats["requests"]
+    assert t["throttled"] == stats["by_status"]["429"]
+    assert t["min_concurrency"] >= 32 // processes // 2  # at most one cut from the ceiling
 
 
 def test_error_gate_reports_the_error_rate(tmp_path: Path, sim_key: Path) -> None:

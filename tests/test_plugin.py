@@ -39,7 +39,7 @@ def test_gate_above_pass_rate_exits_1_and_names_the_gate(project: pytest.Pyteste
     assert res.ret == 1
     assert summary["status"] == "fail"
     assert summary["suites"][0]["gate"]["reasons"][0].startswith("min_pass_rate")
-    res.stdout.fnmatch_lines(["*gate failed: test_intent: min_pass_rate*FAILED*"])
+    res.stdout.fnmatch_lines(["*gate failed: test_evals.py::test_intent: min_pass_rate*FAILED*"])  # the node id
 
 
 def test_strict_mode_fails_on_any_case_failure(project: pytest.Pytester) -> None:

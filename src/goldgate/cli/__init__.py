@@ -39,7 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # `goldgate run -x -q` passes pytest's own options through, as `pytest -x -q` takes them.
+        if not hasattr(args, "pytest_args"):
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        args.pytest_args = unknown
     try:
         return int(args.func(args) or 0)
     except GoldgateError as exc:

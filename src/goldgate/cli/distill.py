@@ -111,7 +111,7 @@ def _distill(args: argparse.Namespace) -> int:
 
 def _distill_one(cfg: Any, spec: Any, goldens: str) -> None:
     from goldgate.goldens.records import load_goldens, resolve_golden_path
-    from goldgate.students.train import distill
+    from goldgate.students.train import LEAKAGE_FILE, distill
 
     golden = load_goldens(resolve_golden_path(goldens, goldens_dir=cfg.path(cfg.goldens), root=cfg.root),
                           splits=cfg.splits)
@@ -128,15 +128,17 @@ def _distill_one(cfg: Any, spec: Any, goldens: str) -> None:
         if res.pool.errors:
             shown = ", ".join(res.pool.errors[:10])
             print(f"unlabelled pool records ({len(res.pool.errors)}): {shown}{' …' if len(res.pool.errors) > 10 else ''}")
-    if res.training.excluded:
-        print(f"leakage guard: dropped {len(res.training.excluded)} training record(s) whose normalised text is in "
-              f"split '{spec.test_split}':")
-        for o in res.training.excluded:
+    rel = res.artifact.relative_to(cfg.root) if res.artifact.is_relative_to(cfg.root) else res.artifact
+    excluded = res.training.excluded
+    if excluded:
+        print(f"leakage guard: dropped {len(excluded)} training record(s) whose normalised text is in "
+              f"split '{spec.test_split}'" + (", the first five:" if len(excluded) > 5 else ":"))
+        for o in excluded[:5]:
             print(f"  {o.train_id}  ~  {o.test_id}")
+        print(f"  full list: {rel / LEAKAGE_FILE}")
     sp = card["speed"]
     print(f"trained {card['kind']} in {card['train_s']:.1f} s; {sp['throughput_rps']:.0f} req/s, "
           f"p95 {sp['latency_p95_ms']:.2f} ms ({sp['hardware']})")
-    rel = res.artifact.relative_to(cfg.root) if res.artifact.is_relative_to(cfg.root) else res.artifact
     print(f"artifact: {rel}/ (model_card.md, card.json)")
     if spec.candidate not in cfg.candidates:
         from goldgate.students.train import KIND_TYPES
@@ -228,11 +230,17 @@ def _decide_slot(args: argparse.Namespace, cfg: Any, slot: str, students: list[s
         from goldgate.decide.plan import write_forecast_section
 
         write_forecast_section(out, dec["report"], dec["forecast"], dec["forecast"]["headline"])
+    from goldgate.cli.run import write_report_html
+
+    page = write_report_html(runs[dec["proposed"]], out=out / "report.html", base=llm_run, decision=path)
     print(_summary(dec))
-    print(f"\ndecision: {path}  report: {out / dec['report']}  chart: {out / dec['chart']}", flush=True)
+    print(f"\ndecision: {path}  report: {out / dec['report']}  chart: {out / dec['chart']}  page: {page}", flush=True)
 
 
 def _summary(dec: dict[str, Any]) -> str:
+    from goldgate.decide.decision import break_even_text
+    from goldgate.models.cost import COST_TABLE_EXAMPLE
+
     b, c = dec["checks"]["b_noninferiority"], dec["checks"]["c_cost"]
     lines = [f"DECISION: {dec['decision'].upper()}  slot {dec['slot']}: {dec['current']} → {dec['proposed']}"
              if dec["decision"] == "swap" else
@@ -241,9 +249,11 @@ def _summary(dec: dict[str, Any]) -> str:
                  f"(Δ {b['difference']:+.4f}, one-sided 95% lower bound {b['lower_95']:+.4f}, δ = {b['delta']}, "
                  f"N = {b['n']})")
     if "ratio" in c:
-        be = c["break_even_volume"]
         lines.append(f"  cost/request: student ${c['student']['per_request']:.7f} vs LLM ${c['llm']['per_request']:.7f} "
-                     f"({c['ratio']:.2f}×); break-even {'never' if be == float('inf') else f'{be:,.0f}'} requests, "
-                     f"projected {c['projected_volume']:,.0f}")
+                     f"({c['ratio']:.2f}×); break-even {break_even_text(c['break_even_volume'])}, "
+                     f"projected {c['projected_volume']:,.0f} requests")
     lines += [f"  - {r}" for r in dec["reasons"]]
+    if "ratio" not in c:
+        lines += ["", ("the cost check (c) needs your traffic and hardware assumptions; paste this into "
+                  "pyproject.toml and adjust it:"), "", COST_TABLE_EXAMPLE.rstrip()]
     return "\n".join(lines)

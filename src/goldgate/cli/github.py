@@ -15,6 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     def runs(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--head", required=True, type=Path, help="the run directory of this change")
         parser.add_argument("--base", type=Path, help="the base run directory (adds the paired comparison)")
+        parser.add_argument("--artifact", default="goldgate-runs",
+                            help="name of the workflow artifact that holds the head run (for the report link)")
 
     def remote(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--repo", default=os.environ.get("GITHUB_REPOSITORY"),
@@ -47,19 +49,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     w.set_defaults(func=_swap_pr)
 
 
-def _report(head: Path, base: Path | None) -> tuple[str, Any]:
-    """Markdown for the comment / summary, and the comparison when there is a base."""
+def _report(head: Path, base: Path | None, artifact: str = "goldgate-runs") -> tuple[str, Any]:
+    """Markdown for the comment / summary, and the comparison when there is a base. The head run's
+    report.html is (re)written with the comparison, and the markdown links to it."""
+    from goldgate.cli.run import write_report_html
     from goldgate.engine.results import load_run
 
+    page = write_report_html(head, base=base)
     if base is None:
         from goldgate.report.terminal import render_markdown
 
-        return render_markdown(load_run(head)), None
-    from goldgate.decide.compare import compare_runs
-    from goldgate.decide.compare import render_markdown as render_comparison
+        markdown, cmp = render_markdown(load_run(head)), None
+    else:
+        from goldgate.decide.compare import compare_runs
+        from goldgate.decide.compare import render_markdown as render_comparison
 
-    cmp = compare_runs(base, head)
-    return render_comparison(cmp), cmp
+        cmp = compare_runs(base, head)
+        markdown = render_comparison(cmp)
+    url = _run_url()
+    where = (f"in the `{artifact}` artifact of [this workflow run]({url}#artifacts)" if url
+             else f"at `{page}`")
+    return markdown + f"\n📊 The HTML report (every case, confusions, charts) is `{page.name}` {where}.\n", cmp
 
 
 def _repo(args: argparse.Namespace, token: str) -> Any:
@@ -83,7 +93,7 @@ def _comment(args: argparse.Namespace) -> int:
     from goldgate.github.client import GitHubError, token_from_env
     from goldgate.github.comment import marker, pr_number_from_env, upsert_comment
 
-    markdown, _ = _report(args.head, args.base)
+    markdown, _ = _report(args.head, args.base, args.artifact)
     tag = marker(args.marker)
     if args.dry_run:
         print(f"{tag}\n{markdown}", end="")
@@ -102,7 +112,7 @@ def _summary(args: argparse.Namespace) -> int:
     from goldgate.errors import ConfigError
     from goldgate.github.summary import annotations, write_outputs, write_step_summary
 
-    markdown, cmp = _report(args.head, args.base)
+    markdown, cmp = _report(args.head, args.base, args.artifact)
     summary = load_run(args.head)
     try:
         from goldgate.config import load_config

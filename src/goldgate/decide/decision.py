@@ -33,6 +33,7 @@ __all__ = [
     "DecisionError",
     "DecisionInputs",
     "Pair",
+    "break_even_text",
     "class_recall_guard",
     "decide",
     "holm",
@@ -216,6 +217,11 @@ class DecisionInputs:
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
+def break_even_text(volume: float) -> str:
+    """A break-even volume in words: an infinite one means the student saves nothing per request."""
+    return f"{volume:,.0f} requests" if math.isfinite(volume) else "never (the student saves nothing per request)"
+
+
 def _money(x: float) -> str:
     return f"${x:.6f}" if x < 0.01 else f"${x:,.4f}"
 
@@ -263,11 +269,11 @@ def decide(inp: DecisionInputs) -> dict[str, Any]:
         c["pass"] = verdict(
             cheap and pays,
             f"(c) student costs {_money(sc.per_request)} vs {_money(inp.llm_cost.per_request)} per request "
-            f"({ratio:.2f}× ≤ {inp.max_cost_ratio}×); break-even after {be:,.0f} requests, "
+            f"({ratio:.2f}× ≤ {inp.max_cost_ratio}×); break-even after {break_even_text(be)}, "
             f"projected {inp.cost.projected_volume:,.0f}",
             f"(c) student costs {_money(sc.per_request)} vs {_money(inp.llm_cost.per_request)} per request "
             f"({ratio:.2f}×, limit {inp.max_cost_ratio}×)" if not cheap else
-            f"(c) volume {inp.cost.projected_volume:,.0f} does not reach break-even {be:,.0f} requests",
+            f"(c) volume {inp.cost.projected_volume:,.0f} does not reach break-even: {break_even_text(be)}",
         )
 
     guard = class_recall_guard(inp.pairs, inp.delta, min_cases=inp.min_class_cases, alpha=inp.alpha)
@@ -370,7 +376,7 @@ def render_report(dec: dict[str, Any]) -> str:
               f"{b['llm_better']} (student / LLM better); {b['method']} |")]
     if "ratio" in c:
         lines.append(f"| (c) cost | {_mark(c['pass'])} | ratio {c['ratio']:.2f}× (limit {c['max_ratio']}×), "
-                     f"break-even {c['break_even_volume']:,.0f} req vs projected {c['projected_volume']:,.0f}; "
+                     f"break-even {break_even_text(c['break_even_volume'])} vs projected {c['projected_volume']:,.0f}; "
                      f"monthly saving ${c['monthly_saving_usd']:,.2f} |")
     else:
         lines.append(f"| (c) cost | {_mark(False)} | no cost assumptions configured |")

@@ -100,6 +100,14 @@ def _point(config: Config, name: str, role: str, side: Side, settings: Any) -> t
     return point, cost
 
 
+def _where(config: Config, run_dir: Path) -> str:
+    """A run as the repository knows it: its repo-relative path, else its directory name (the run id);
+    an absolute path from the machine that ran it means nothing to a reviewer."""
+    path = Path(run_dir).resolve()
+    root = Path(config.root).resolve()
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+
+
 def gather(config: Config, *, slot: str, suite: str | None, current: str, proposed: str, llm_run: Path,
            student_run: Path, others: dict[str, Path], delta: float, max_cost_ratio: float, min_class_cases: int,
            alpha: float) -> DecisionInputs:
@@ -134,8 +142,8 @@ def gather(config: Config, *, slot: str, suite: str | None, current: str, propos
         "student_kind": card["kind"],
         "base_model": card.get("base_model"),
         "seed": card.get("seed"),
-        "llm_run": str(llm_run),
-        "student_run": str(student_run),
+        "llm_run": _where(config, llm_run),
+        "student_run": _where(config, student_run),
         "data_hashes": {
             "goldens_sha256": card["data"].get("goldens_sha256"),
             "training_sha256": card["data"].get("training_sha256"),

@@ -48,6 +48,7 @@ def summarize_suite(meta: dict[str, Any], records: list[dict[str, Any]]) -> dict
     gates = Gates(**meta.get("gates", {}))
     suite: dict[str, Any] = {
         "name": meta["name"],
+        "nodeid": meta.get("nodeid") or meta["name"],
         "dataset": meta.get("dataset"),
         "split": meta.get("split"),
         "slot": meta.get("slot"),

@@ -40,6 +40,7 @@ class Suite:
     gates: GateConfig
     source: str = ""
     judges: list[Judge] = field(default_factory=list)
+    nodeid: str = ""  # the test function's pytest node id: what a reader greps for and can rerun
 
     def meta(self) -> dict[str, Any]:
         """What the controller needs to summarise this suite (plain data: crosses processes)."""
@@ -61,6 +62,7 @@ class Suite:
             "repeats": self.spec.repeats,
             "source": self.source,
             **({"judges": [j.name for j in self.judges]} if self.judges else {}),
+            "nodeid": self.nodeid,
         }
 
 
@@ -88,7 +90,7 @@ class EvalEngine:
             self._goldens[path] = load_goldens(path, splits=self.config.splits, name=path.stem)
         return self._goldens[path]
 
-    def suite(self, spec: EvalSpec, default_name: str, source: str = "") -> Suite:
+    def suite(self, spec: EvalSpec, default_name: str, source: str = "", nodeid: str = "") -> Suite:
         """Resolve a declaration into cases and a model; every config or data problem raises here,
         at collection, before any model call."""
         name = spec.name or default_name
@@ -116,7 +118,7 @@ class EvalEngine:
         judges = [judge_for(self.config, j) for j in spec.judges]
         gates = self.config.gates.model_copy(update=spec.gate_overrides)
         suite = Suite(name, spec, golden, cases, model, GateConfig.model_validate(gates.model_dump()), source,
-                      judges)
+                      judges, nodeid)
         self._suites[name] = suite
         return suite
 

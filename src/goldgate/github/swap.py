@@ -92,12 +92,19 @@ def _flatten(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return [(prefix, data)]
 
 
+def _report_without_evidence(report: str) -> str:
+    """decision.md minus its evidence line and chart: the body folds the evidence once, and the chart's
+    relative path does not resolve on GitHub (it is in the workflow artifacts)."""
+    return "\n".join(line for line in report.strip().splitlines()
+                     if not line.startswith(("**Evidence.**", "![accuracy vs cost]"))).strip()
+
+
 def swap_body(decision: Decision, tag: str, run_url: str | None = None) -> str:
-    """The PR body: the decision report, then the evidence (prices, hardware, data hashes) folded."""
-    lines = [tag, decision.report.strip() or
-             f"goldgate decided to swap slot `{decision.slot}` from `{decision.current}` "
+    """The PR body: the decision report (reasons included), then the evidence folded, each once."""
+    report = _report_without_evidence(decision.report)
+    lines = [tag, report or f"goldgate decided to swap slot `{decision.slot}` from `{decision.current}` "
              f"to `{decision.proposed}`.", ""]
-    if decision.reasons:
+    if decision.reasons and not report:
         lines += ["**Reasons**", "", *[f"- {escape_prose(r)}" for r in decision.reasons], ""]
     rows = _flatten(decision.evidence)
     if rows:
@@ -106,7 +113,8 @@ def swap_body(decision: Decision, tag: str, run_url: str | None = None) -> str:
                   *[f"| {quote(k, 80)} | {quote(json.dumps(v) if not isinstance(v, str) else v, 200)} |"
                     for k, v in rows], "", "</details>", ""]
     if run_url:
-        lines += [f"Produced by [this workflow run]({run_url}); the chart and full decision are in its artifacts.", ""]
+        lines += [(f"Produced by [this workflow run]({run_url}); the chart, the HTML report and the full "
+                  "decision are in its artifacts."), ""]
     lines += [("Merging this PR switches production: the app loads the slot through "
               "`goldgate.load_model`."), ""]
     return fit_markdown("\n".join(lines), BODY_LIMIT, "See the decision report in the workflow artifacts.")

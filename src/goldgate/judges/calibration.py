@@ -415,12 +415,25 @@ def check_judges(config: Config, names: list[str]) -> list[dict[str, Any]]:
                 j.cfg.calibration, goldens_dir=config.path(config.goldens), root=config.root
             )
             set_sha = _sha256(p)
-        out.append(
-            gate(
-                name, read_record(record_path(config, name, j.cfg)), j.fingerprint(), j.cfg, set_sha
-            )
+        verdict = gate(
+            name, read_record(record_path(config, name, j.cfg)), j.fingerprint(), j.cfg, set_sha
         )
+        if set_sha is not None and verdict["status"] != "pass":
+            broken = _format_error(config, name, j.cfg)
+            if broken:
+                verdict.update(status="fail", reasons=[broken])
+        out.append(verdict)
     return out
+
+
+def _format_error(config: Config, name: str, cfg: JudgeConfig) -> str | None:
+    """`file:line: reason` when the calibration set no longer parses: an edit that broke the file
+    must be reported as such, not as "the set changed since the record"."""
+    try:
+        load_calibration_set(config, name, cfg)
+    except GoldenFormatError as exc:
+        return f"judge '{name}': {exc}"
+    return None
 
 
 def _sha256(path: Path) -> str | None:

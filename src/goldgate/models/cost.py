@@ -20,6 +20,7 @@ from goldgate.config import CandidateConfig, Config
 from goldgate.errors import GoldgateError
 
 __all__ = [
+    "COST_TABLE_EXAMPLE",
     "CostError",
     "CostSettings",
     "LLMCost",
@@ -33,6 +34,18 @@ __all__ = [
 
 class CostError(GoldgateError):
     """`[tool.goldgate.cost]` is invalid, or a cost cannot be computed from the inputs given."""
+
+
+COST_TABLE_EXAMPLE = """\
+[tool.goldgate.cost]
+monthly_volume = 1000000        # requests per month the slot serves (the saving scales with it)
+hardware_usd_per_hour = 0.10    # price of the machine that would serve the student
+utilisation = 0.5               # share of that machine's capacity the student really uses (0-1]
+amortisation_months = 12        # months over which training and labelling must pay back
+labelling_usd = 0               # what the human labels cost (one-time)
+# latency_slo_ms = 200          # optional: the student's p95 latency must meet it
+# price_date = "2025-01-01"     # optional: the date the LLM prices were read
+"""
 
 
 class CostSettings(BaseModel):

@@ -197,7 +197,8 @@ class GoldgateSession:
         if spec is None:
             return
         try:
-            suite = self.engine.suite(spec, metafunc.function.__name__, source=str(metafunc.definition.path))
+            suite = self.engine.suite(spec, metafunc.function.__name__, source=str(metafunc.definition.path),
+                                      nodeid=metafunc.definition.nodeid)
         except GoldgateError as exc:
             self._collect_errors.append(f"goldgate: {exc}")
             raise pytest.Collector.CollectError(f"goldgate: {exc}") from None
@@ -403,6 +404,7 @@ class GoldgateSession:
         from goldgate.engine.results import new_run_id, write_run
         from goldgate.engine.shards import run_provenance
         from goldgate.engine.suites import default_run_dir
+        from goldgate.report.html import case_inputs, write_html
 
         run_id = new_run_id()
         out = self.config.getoption("goldgate_out")
@@ -421,6 +423,11 @@ class GoldgateSession:
             if any(g["status"] != "pass" for g in self.summary["judge_gates"]):
                 self.summary["status"] = "fail"
         write_run(self.run_dir, self.summary, self.collector.records.values())
+        cfg = self.engine.config
+        inputs = case_inputs(self.summary, goldens_dir=cfg.path(cfg.goldens), root=cfg.root, load=self.engine.golden)
+        write_html(self.run_dir, inputs=inputs, root=cfg.root, summary=self.summary,
+                   records=sorted(self.collector.records.values(),
+                                  key=lambda r: (r["suite"], r["case_id"], r.get("repeat", 0))))
         failing_gates = sum(s["gate"]["status"] == "fail" for s in self.summary["suites"])
         failing_gates += sum(g["status"] != "pass" for g in self.summary.get("judge_gates", []))
         if not self.strict:

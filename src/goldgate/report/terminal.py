@@ -35,25 +35,27 @@ def render_terminal(summary: dict[str, Any], run_dir: Path | str | None = None, 
     buf = io.StringIO()
     console = Console(file=buf, width=max(width, 120), force_terminal=False, color_system=None)
     table = Table(title=None, show_lines=False)
-    for col, justify in [("suite", "left"), ("n", "right"), ("passed", "right"), ("failed", "right"),
-                         ("errors", "right"), ("pass rate [95% CI]", "right"), ("cost", "right"),
-                         ("p50 / p95 latency", "right"), ("cache hits", "right"), ("gate", "left")]:
-        table.add_column(col, justify=justify, no_wrap=col != "suite")  # type: ignore[arg-type]
+    # The suite column shows the node id and folds it over lines: cutting it made two suites of one
+    # module indistinguishable (`test_inten…`). The numbers never wrap.
+    table.add_column("suite (node id)", justify="left", overflow="fold", ratio=1, min_width=16)
+    for col in ("n", "pass", "fail", "error", "pass rate [95% CI]", "cost", "p50 / p95 ms",
+                "cached", "gate"):
+        table.add_column(col, justify="left" if col == "gate" else "right", no_wrap=True)
     for s in summary["suites"]:
         # A judged suite's cost includes its judges' share, and its errors the judges' errors: their
         # part goes on a second line of the cell, so the table keeps its width.
         judge_cost = f"\njudge {_money(s['judge_cost_usd'])}" if s.get("judge_cost_usd") else ""
         judge_errors = f"\njudge {s['judge_errors']}" if s.get("judge_errors") else ""
         table.add_row(
-            s["name"], str(s["n"]), str(s["passed"]), str(s["failed"]), f"{s['errors']}{judge_errors}",
+            s.get("nodeid") or s["name"], str(s["n"]), str(s["passed"]), str(s["failed"]), f"{s['errors']}{judge_errors}",
             f"{_pct(s['pass_rate'])} {_ci(s)}", f"{_money(s['cost_usd'])}{judge_cost}",
-            f"{1000 * s['latency_p50_s']:.0f} / {1000 * s['latency_p95_s']:.0f} ms",
+            f"{1000 * s['latency_p50_s']:.0f} / {1000 * s['latency_p95_s']:.0f}",
             f"{s['cache_hits']}/{s['n']}", s["gate"]["status"].upper(),
         )
     console.print(table)
     for s in summary["suites"]:
         for reason in s["gate"].get("reasons", []):
-            console.print(f"gate failed: {s['name']}: {reason}")
+            console.print(f"gate failed: {s.get('nodeid') or s['name']}: {reason}")
     for g in summary.get("judge_gates", []):
         console.print(f"judge {g['judge']}: {g['status'].upper()}" + "".join(f"; {r}" for r in g.get("reasons", [])))
     t = summary["totals"]
@@ -69,6 +71,8 @@ def render_terminal(summary: dict[str, Any], run_dir: Path | str | None = None, 
                           f"flaky cases {r['flaky_cases']} ({_pct(r['flakiness'])})")
     if run_dir is not None:
         console.print(f"results: {run_dir}")
+        if (Path(run_dir) / "report.html").is_file():
+            console.print(f"report:  {Path(run_dir) / 'report.html'}")
     return buf.getvalue()
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from goldgate.config import Config
 from goldgate.errors import ConfigError, GoldgateError
+from goldgate.files import write_atomic
 from goldgate.goldens.records import GoldenSet
 from goldgate.models.card import write_card
 from goldgate.students.dataset import (
@@ -24,7 +25,9 @@ from goldgate.students.dataset import (
 )
 from goldgate.students.speed import measure_speed
 
-__all__ = ["DistillResult", "DistillSpec", "distill", "spec_for", "students_to_train"]
+__all__ = ["LEAKAGE_FILE", "DistillResult", "DistillSpec", "distill", "spec_for", "students_to_train"]
+
+LEAKAGE_FILE = "leakage.tsv"  # in the artifact: every training record dropped for sharing text with the test split
 
 KIND_TYPES = {"sklearn": "sklearn", "encoder": "encoder", "lora": "peft", "causal-lora": "peft"}
 _LORA = {"epochs", "lr", "batch_size", "r", "alpha", "dropout", "max_length", "target_modules"}
@@ -200,6 +203,9 @@ def distill(config: Config, golden: GoldenSet, spec: DistillSpec) -> DistillResu
     card["speed"] = measure_speed(backend.predict_texts, texts, batch_size=backend.batch_size,
                                   single=20 if spec.kind in ("lora", "causal-lora") else 100)
     card = write_card(out, card, [(e.id, e.hash) for e in ts.examples])
+    if ts.excluded:
+        write_atomic(out / LEAKAGE_FILE, ["train_id\ttest_id\ttext_sha256\n",
+                                          *(f"{o.train_id}\t{o.test_id}\t{o.hash}\n" for o in ts.excluded)])
     push = spec.push_to_hub or config.distill.push_to_hub
     if push:
         push_artifact(out, str(push))
