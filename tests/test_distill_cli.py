@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -153,3 +154,43 @@ def test_pool_labels_come_from_the_cached_teacher(project: Path, sim: SimProcess
     assert sim.stats()["requests"] - before == 120
     assert gg(project, *args, sim_url=sim.url).returncode == 0
     assert sim.stats()["requests"] - before == 120  # the second run is served from the cache
+
+
+def test_llm_transport_failures_leave_the_pairing_and_too_many_refuse_the_decision(
+        project: Path, decided, tmp_path: Path) -> None:
+    """The LLM's failed calls are not its wrong answers: they are reported, left out of the paired
+    comparison, and above the error gate the rule refuses to decide (exact rates: test_decision.py)."""
+    faulty = tmp_path / "proj"
+    shutil.copytree(project, faulty, ignore=shutil.ignore_patterns(".goldgate", "dec*"))  # no cache: calls go out
+    pyproject = faulty / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("concurrency = 16", "concurrency = 16\nmax_retries = 0"))
+    settings = SimSettings(keys=[project / "evals/goldens/b5.jsonl"], accuracy=0.8, port=0, seed=3, rate_500=0.03)
+    with SimProcess(settings) as flaky:
+        gg(faulty, "run", "--candidate", "router=sim-llm", "--out", "llm-run", "--", "-q", sim_url=flaky.url)
+    cases = [json.loads(x) for x in (faulty / "llm-run/cases.jsonl").read_text().splitlines()]
+    lost = {c["case_id"] for c in cases if c.get("error_kind") == "transport"}
+    assert lost and all(c["status"] == "error" and "InternalServerError" in c["error"] for c in cases
+                        if c["case_id"] in lost)
+    summary = json.loads((faulty / "llm-run/summary.json").read_text())["suites"][0]
+    assert summary["transport_errors"] == len(lost) and summary["errors"] == len(lost) + summary["output_errors"]
+
+    student_run = str(project / "dec/runs/student-tfidf")
+    res = gg(faulty, "decide", "--slot", "router", "--student", "student-tfidf", "--llm-run", "llm-run",
+             "--student-run", student_run, "--out", "dec-faulty")
+    assert res.returncode == 0, res.stderr
+    dec = json.loads((faulty / "dec-faulty/decision.json").read_text())
+    err, b = dec["checks"]["errors"], dec["checks"]["b_noninferiority"]
+    assert err["llm"]["transport"] == err["excluded_cases"] == len(lost) and err["student"]["transport"] == 0
+    assert err["pass"] and not dec["refused"] and b["n"] == len(cases) - len(lost)
+    scored = [c for c in cases if c["case_id"] not in lost]
+    assert b["accuracy_llm"] == pytest.approx(sum(c["status"] == "passed" for c in scored) / len(scored))
+    report = (faulty / "dec-faulty/decision.md").read_text()
+    assert f"LLM: {len(lost)} transport" in report and "student: 0 transport" in report
+    assert f"LLM {len(lost)} / " in res.stdout
+
+    limit = len(lost) / len(cases) / 2
+    res = gg(faulty, "decide", "--slot", "router", "--student", "student-tfidf", "--llm-run", "llm-run",
+             "--student-run", student_run, "--out", "dec-refused", "--max-error-rate", str(limit))
+    refused = json.loads((faulty / "dec-refused/decision.json").read_text())
+    assert refused["decision"] == "keep" and refused["refused"] and not refused["checks"]["errors"]["pass"]
+    assert refused["reasons"][0].startswith(f"refusing to decide: {len(lost)} of {len(cases)} LLM calls failed")

@@ -58,6 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--max-cost-ratio", type=float, help="student cost must be ≤ this × LLM cost (default 0.7)")
     c.add_argument("--min-class-cases", type=int, help="classes with at least this many cases are guarded (30)")
     c.add_argument("--alpha", type=float, help="family-wise level of the per-class guard (0.05)")
+    c.add_argument("--max-error-rate", type=float,
+                   help="refuse to decide above this transport-error rate per side (default: the suite's gate)")
     c.set_defaults(func=_decide)
 
 
@@ -125,7 +127,7 @@ def _run_evals(root: Path, slot: str, candidate: str, out: Path) -> Path:
     return out
 
 
-def _setting(args: argparse.Namespace, cfg: Any, name: str, default: float) -> Any:
+def _setting(args: argparse.Namespace, cfg: Any, name: str, default: float | None) -> Any:
     value = getattr(args, name)
     return value if value is not None else cfg.distill.get(name, default)
 
@@ -151,7 +153,8 @@ def _decide(args: argparse.Namespace) -> int:
                     delta=float(_setting(args, cfg, "delta", 0.03)),
                     max_cost_ratio=float(_setting(args, cfg, "max_cost_ratio", 0.7)),
                     min_class_cases=int(_setting(args, cfg, "min_class_cases", 30)),
-                    alpha=float(_setting(args, cfg, "alpha", 0.05)))
+                    alpha=float(_setting(args, cfg, "alpha", 0.05)),
+                    max_error_rate=_setting(args, cfg, "max_error_rate", None))
     dec = decide(inputs)
     path = write_decision(out, dec)
     print(_summary(dec))
@@ -167,6 +170,10 @@ def _summary(dec: dict[str, Any]) -> str:
     lines.append(f"  accuracy: student {b['accuracy_student']:.4f} vs LLM {b['accuracy_llm']:.4f} "
                  f"(Δ {b['difference']:+.4f}, one-sided 95% lower bound {b['lower_95']:+.4f}, δ = {b['delta']}, "
                  f"N = {b['n']})")
+    e = dec["checks"]["errors"]
+    lines.append("  transport / output errors: " + ", ".join(
+        f"{side} {e[key]['transport']} / {e[key]['output']} of {e[key]['n']}" for side, key in
+        (("LLM", "llm"), ("student", "student"))) + f" ({e['excluded_cases']} case(s) left out of the pairing)")
     if "ratio" in c:
         be = c["break_even_volume"]
         lines.append(f"  cost/request: student ${c['student']['per_request']:.7f} vs LLM ${c['llm']['per_request']:.7f} "

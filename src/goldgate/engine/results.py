@@ -20,7 +20,16 @@ from goldgate.engine.stats import percentile, wilson_interval
 from goldgate.errors import ResultsError
 from goldgate.files import read_versioned, write_atomic
 
-__all__ = ["SCHEMA", "build_summary", "load_cases", "load_run", "new_run_id", "summarize_suite", "write_run"]
+__all__ = [
+    "SCHEMA",
+    "build_summary",
+    "error_kind",
+    "load_cases",
+    "load_run",
+    "new_run_id",
+    "summarize_suite",
+    "write_run",
+]
 
 SCHEMA = "goldgate.run/v1"
 STATUSES = ("passed", "failed", "error", "skipped")
@@ -30,6 +39,18 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
+def error_kind(rec: dict[str, Any]) -> str | None:
+    """"transport" (no answer came back: says nothing about the model), "output" (an unusable answer:
+    a mistake) or None for a case that is not an error. Records written before `error_kind` existed
+    are told apart by the message every unparseable answer carries."""
+    if rec.get("status") != "error":
+        return None
+    kind = rec.get("error_kind")
+    if kind in ("transport", "output"):
+        return str(kind)
+    return "output" if str(rec.get("error") or "").startswith("unparseable output") else "transport"
+
+
 def summarize_suite(meta: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
     """Aggregate one suite's case records; errors stay in the denominator."""
     counted = [r for r in records if r["status"] != "skipped"]
@@ -37,6 +58,7 @@ def summarize_suite(meta: dict[str, Any], records: list[dict[str, Any]]) -> dict
     passed = sum(r["status"] == "passed" for r in counted)
     failed = sum(r["status"] == "failed" for r in counted)
     errors = sum(r["status"] == "error" for r in counted)
+    transport = sum(error_kind(r) == "transport" for r in counted)
     cost = sum(r.get("cost_usd", 0.0) for r in counted)
     latencies = [r["latency_s"] for r in counted if r.get("latency_s") and not r.get("cached")]
     all_latencies = [r["latency_s"] for r in counted if r.get("latency_s")]
@@ -57,6 +79,8 @@ def summarize_suite(meta: dict[str, Any], records: list[dict[str, Any]]) -> dict
         "pass_rate": passed / n if n else 0.0,
         "pass_rate_ci": [lo, hi],
         "error_rate": errors / n if n else 0.0,
+        "transport_errors": transport,
+        "output_errors": errors - transport,
         "cost_usd": cost,
         "cost_per_case": cost / n if n else 0.0,
         "latency_p50_s": percentile(latencies or all_latencies, 50),

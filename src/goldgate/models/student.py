@@ -61,6 +61,7 @@ class Student:
             pred.label = out if self.labels is None or out in self.labels else parse_label(out, self.labels)
             if pred.label is None:
                 pred.error = f"unparseable output (not one of the {len(self.labels or [])} labels): {out[:80]!r}"
+                pred.error_kind = "output"
         return pred
 
     def predict_many(self, batch: Sequence[dict[str, Any]]) -> list[Prediction]:
