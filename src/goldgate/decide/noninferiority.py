@@ -3,9 +3,9 @@
 The interval is Tango's score interval for a difference of paired proportions (Tango 1998, Stat Med
 17:891): it inverts the score test that constrains the discordant-cell probabilities to the null,
 so the interval and the test always agree and it stays honest with few discordant pairs (the Wald
-interval does not). The score test is asymptotic and runs a hair liberal (exact size 5.01–5.05 % at
-−δ with independent errors, N = 300–3,000), so the observed difference gives up half a discordant
-pair (`CONTINUITY`): the exact size is then ≤ 5 % everywhere bench/bench_decision_oc.py looks. Cases whose call failed in transport never reach a `Pair`: they say nothing
+interval does not). The score test is asymptotic and runs a hair liberal (exact size just above 5 %
+at −δ with independent errors), so the observed difference gives up half a discordant pair
+(`CONTINUITY`): the exact size is then ≤ 5 % everywhere bench/bench_decision_oc.py looks. Cases whose call failed in transport never reach a `Pair`: they say nothing
 about either model.
 """
 
