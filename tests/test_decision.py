@@ -19,8 +19,9 @@ from goldgate.decide.decision import (
     tango_lower_bound,
     write_decision,
 )
+from goldgate.decide.guards import CLASS_ALPHA, class_loss_p
 from goldgate.decide.noninferiority import noninferior
-from goldgate.decide.operating import Cells, swap_probability, swap_probability_with_losses
+from goldgate.decide.operating import Cells, outcome_probability, swap_probability, swap_probability_with_losses
 from goldgate.models.cost import CostSettings, LLMCost, break_even_volume, student_cost
 
 COST = CostSettings(monthly_volume=10_000_000, hardware_usd_per_hour=0.10, utilisation=0.3, latency_slo_ms=200)
@@ -117,6 +118,26 @@ def test_class_guard_catches_one_collapsed_class_but_ignores_small_ones() -> Non
     assert decide(_inputs(broken))["decision"] == "keep"
     tiny = class_recall_guard(broken[:200], 0.03)  # 20 cases a class: below min_cases
     assert tiny["tested_classes"] == 0 and tiny["pass"]
+
+
+def test_class_guard_has_power_against_a_ten_point_loss_in_one_class_of_100() -> None:
+    """10 classes of 100 cases, 10 % discordant pairs. Holm rejects anything only when the smallest
+    p-value is ≤ α/10, so these exact products bound the guard's pass and block rates from below."""
+    classes, n, alpha = 10, 100, CLASS_ALPHA
+    no_loss, loss = Cells.paired(0.0, 0.10), Cells.paired(-0.10, 0.10)
+
+    def flagged(b: int, c: int) -> bool:
+        return class_loss_p(b, c, n) <= alpha / classes and (b - c) / n < -0.03
+
+    any_rejection = outcome_probability(n, no_loss, lambda b, c: class_loss_p(b, c, n) <= alpha / classes)
+    assert (1 - any_rejection) ** classes >= 0.90  # no class loses: the guard passes
+    assert 1 - outcome_probability(n, no_loss, flagged) >= 0.99  # and each no-loss class passes
+    block = 1 - (1 - outcome_probability(n, loss, flagged)) * (1 - outcome_probability(n, no_loss, flagged)) ** 9
+    assert block >= 0.80
+
+    pairs = _simulate(random.Random(9), 900, 0.87, 0.0, classes=9) + [
+        Pair(f"l{i}", "lossy", True, i >= 10) for i in range(100)]  # loses exactly 10 of 100
+    assert class_recall_guard(pairs, 0.03)["failing"] == ["lossy"]
 
 
 def _multinomial_swap_probability(n: int, cells: Cells, delta: float) -> float:

@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--delta", type=float, help="non-inferiority margin δ (default 0.03)")
     c.add_argument("--max-cost-ratio", type=float, help="student cost must be ≤ this × LLM cost (default 0.7)")
     c.add_argument("--min-class-cases", type=int, help="classes with at least this many cases are guarded (30)")
-    c.add_argument("--alpha", type=float, help="family-wise level of the per-class guard (0.05)")
+    c.add_argument("--alpha", type=float, help="family-wise level of the per-class guard (0.10)")
     c.add_argument("--max-error-rate", type=float,
                    help="refuse to decide above this transport-error rate per side (default: the suite's gate)")
     c.set_defaults(func=_decide)
@@ -153,7 +153,7 @@ def _decide(args: argparse.Namespace) -> int:
                     delta=float(_setting(args, cfg, "delta", 0.03)),
                     max_cost_ratio=float(_setting(args, cfg, "max_cost_ratio", 0.7)),
                     min_class_cases=int(_setting(args, cfg, "min_class_cases", 30)),
-                    alpha=float(_setting(args, cfg, "alpha", 0.05)),
+                    alpha=float(_setting(args, cfg, "alpha", 0.10)),
                     max_error_rate=_setting(args, cfg, "max_error_rate", None))
     dec = decide(inputs)
     path = write_decision(out, dec)

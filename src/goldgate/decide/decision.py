@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from goldgate.decide.guards import class_recall_guard, holm
+from goldgate.decide.guards import CLASS_ALPHA, class_recall_guard, holm
 from goldgate.decide.noninferiority import Pair, noninferiority, tango_lower_bound
 from goldgate.decide.render import money, render_report, write_decision
 from goldgate.engine.stats import wilson_interval
@@ -114,7 +114,7 @@ class DecisionInputs:
     delta: float = 0.03
     max_cost_ratio: float = 0.7
     min_class_cases: int = 30
-    alpha: float = 0.05
+    alpha: float = CLASS_ALPHA
     others: list[CandidatePoint] = field(default_factory=list)
     evidence: dict[str, Any] = field(default_factory=dict)
 

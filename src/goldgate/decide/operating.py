@@ -9,11 +9,12 @@ effect is the same sum mixed over N ~ Binomial.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from goldgate.decide.noninferiority import CONTINUITY, Z_ONE_SIDED_95, noninferior
 
-__all__ = ["Cells", "binomial_pmf", "swap_probability", "swap_probability_with_losses"]
+__all__ = ["Cells", "binomial_pmf", "outcome_probability", "swap_probability", "swap_probability_with_losses"]
 
 _SPAN = 12  # standard deviations of each binomial summed over; the mass outside is below 1e-30
 
@@ -70,3 +71,13 @@ def swap_probability_with_losses(n: int, cells: Cells, delta: float, loss_rate: 
     probability `loss_rate` and leaves the pairing."""
     return sum(binomial_pmf(m, n, loss_rate) * swap_probability(n - m, cells, delta, z, correction)
                for m in _window(n, loss_rate) if m < n)
+
+
+def outcome_probability(n: int, cells: Cells, event: Callable[[int, int], bool]) -> float:
+    """Exact P(event(b, c)) over N paired cases, for any rule on the discordant counts."""
+    disc = cells.p10 + cells.p01
+    if disc <= 0:
+        return float(event(0, 0))
+    share = cells.p10 / disc
+    return sum(binomial_pmf(k, n, disc) * sum(binomial_pmf(b, k, share) for b in _window(k, share) if event(b, k - b))
+               for k in _window(n, disc))
