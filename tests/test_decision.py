@@ -21,7 +21,12 @@ from goldgate.decide.decision import (
 )
 from goldgate.decide.guards import CLASS_ALPHA, class_loss_p
 from goldgate.decide.noninferiority import noninferior
-from goldgate.decide.operating import Cells, outcome_probability, swap_probability, swap_probability_with_losses
+from goldgate.decide.operating import (
+    Cells,
+    outcome_probability,
+    swap_probability,
+    swap_probability_with_losses,
+)
 from goldgate.models.cost import CostSettings, LLMCost, break_even_volume, student_cost
 
 COST = CostSettings(monthly_volume=10_000_000, hardware_usd_per_hour=0.10, utilisation=0.3, latency_slo_ms=200)
