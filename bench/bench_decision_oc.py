@@ -1,9 +1,10 @@
 """The decision numbers the docs quote, computed rather than typed: the swap rule's exact operating
-characteristic, its size with transport failures, and the judge-calibration κ interval widths.
+characteristic, its size with transport failures, the judge-calibration κ interval widths, and how
+often `compare` calls unchanged runs worse.
 
 Every figure is exact (a sum over all paired outcomes, `goldgate.decide.operating`) except the κ
 intervals, which are the seeded bootstrap `goldgate judge calibrate` itself runs, on the 2×2 table
-expected at κ = 0.70 with 30 % human fails. docs/distill.md and docs/judges.md hold these tables
+expected at κ = 0.70 with 30 % human fails. docs/distill.md, docs/judges.md and docs/ci.md hold these tables
 between `<!-- bench_decision_oc:NAME -->` markers; tests/test_bench_docs.py checks they still agree.
 Usage: python bench/bench_decision_oc.py [--write]   (--write refreshes the docs' tables)
 """
@@ -11,13 +12,19 @@ Usage: python bench/bench_decision_oc.py [--write]   (--write refreshes the docs
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from goldgate.decide.noninferiority import CONTINUITY
-from goldgate.decide.operating import Cells, swap_probability, swap_probability_with_losses
+from goldgate.decide.operating import (
+    Cells,
+    outcome_probability,
+    swap_probability,
+    swap_probability_with_losses,
+)
 from goldgate.files import write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,11 +103,32 @@ def kappa_table() -> str:
     return "\n".join(lines)
 
 
+def _exact_mcnemar(b: int, c: int) -> float:
+    k = b + c
+    return 1.0 if k == 0 else min(1.0, 2 * sum(math.comb(k, i) for i in range(min(b, c) + 1)) / 2**k)
+
+
+def compare_table() -> str:
+    """How often `compare` calls a run "worse" when no suite changed (200 cases a suite, 10 %
+    discordant), before (exact McNemar per suite, any suite worse) and now (Holm; an upper bound)."""
+    from goldgate.decide.compare import paired_test
+
+    n, same = 200, Cells.paired(0.0, DISCORDANCE)
+    lines = ["| unchanged suites | called worse before (per-suite exact McNemar) | now (Holm, at most) |",
+             "|---:|---:|---:|"]
+    before = outcome_probability(n, same, lambda b, c: c > b and _exact_mcnemar(b, c) < 0.05)
+    for k in (1, 5, 10):
+        now = outcome_probability(n, same, lambda b, c, k=k: c > b and paired_test(b, c, n)[0] <= 0.05 / k)
+        lines.append(f"| {k} | {_pct(1 - (1 - before) ** k)} | {_pct(1 - (1 - now) ** k)} |")
+    return "\n".join(lines)
+
+
 TABLES: dict[str, tuple[str, Callable[[], str]]] = {
     "oc": ("docs/distill.md", oc_table),
     "transport": ("docs/distill.md", transport_table),
     "size": ("docs/distill.md", size_table),
     "kappa": ("docs/judges.md", kappa_table),
+    "compare": ("docs/ci.md", compare_table),
 }
 
 
