@@ -241,3 +241,21 @@ def test_push_disagreements_to_a_real_argilla(tmp_path: Path, sim: Any, monkeypa
             assert r.fields["input"] and r.fields["output"]
     finally:
         ds.delete()
+
+
+@pytest.mark.slow
+def test_kappa_interval_covers_the_true_kappa_at_n_100() -> None:
+    """2,000 calibration sets of 100 items drawn with true κ = 0.70 (30 % human fails): each end of the
+    95% interval should miss the truth in about 2.5 % of sets. The percentile bootstrap's lower end
+    missed it in ~3.7 %; BCa's in ~2 %."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    probs = [0.637, 0.063, 0.063, 0.237]  # pass/pass, pass/fail, fail/pass, fail/fail: κ = 0.70
+    sets = 2000
+    low_above = high_below = 0
+    for i, counts in enumerate(rng.multinomial(100, probs, size=sets)):
+        lo, hi = kappa_interval([cell for cell, k in enumerate(counts) for _ in range(k)], seed=i)
+        low_above += lo > 0.70
+        high_below += hi < 0.70
+    assert low_above / sets <= 0.03 and high_below / sets <= 0.035, (low_above, high_below)
