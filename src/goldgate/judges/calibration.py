@@ -15,10 +15,10 @@ from __future__ import annotations
 import json
 import random
 import time
-from statistics import NormalDist
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 from goldgate.config import Config
