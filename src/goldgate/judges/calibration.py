@@ -241,28 +241,16 @@ def _stats(human: list[str], judged: list[str]) -> dict[str, Any]:
     }
 
 
-def _baseline(
-    previous: dict[str, Any] | None,
-    fingerprint_id: str,
-    humans: dict[str, str],
-    judged: dict[str, str],
-    rebaseline: bool,
+def _as_reference(record: dict[str, Any]) -> dict[str, Any]:
+    return {"fingerprint": record["fingerprint"], "created": record["created"], "kappa": record["kappa"],
+            "verdicts": {it["id"]: it["judge"] for it in record["items"]}}
+
+
+def _compared(
+    ref: dict[str, Any], humans: dict[str, str], judged: dict[str, str]
 ) -> dict[str, Any] | None:
-    """The judge this calibration is compared with: the previous record's judge when the
-    fingerprint changed, else the baseline the previous record already carried."""
-    if rebaseline or previous is None:
-        return None
-    if previous["fingerprint"]["id"] != fingerprint_id:
-        base = {
-            "fingerprint": previous["fingerprint"],
-            "created": previous["created"],
-            "kappa": previous["kappa"],
-            "verdicts": {it["id"]: it["judge"] for it in previous["items"]},
-        }
-    elif previous.get("baseline"):
-        base = {k: previous["baseline"][k] for k in ("fingerprint", "created", "kappa", "verdicts")}
-    else:
-        return None
+    """A stored judge's verdicts next to this calibration's, with Δκ on the items both saw."""
+    base = {k: ref[k] for k in ("fingerprint", "created", "kappa", "verdicts")}
     paired = sorted(i for i in base["verdicts"] if i in judged)
     if not paired:
         return None
@@ -275,6 +263,32 @@ def _baseline(
     base["delta_kappa"] = round(_kappa_counts(_counts(new)) - _kappa_counts(_counts(old)), 4)
     base["delta_kappa_ci"] = delta_kappa_interval(new, old)
     return base
+
+
+def _references(
+    previous: dict[str, Any] | None,
+    fingerprint_id: str,
+    humans: dict[str, str],
+    judged: dict[str, str],
+    rebaseline: bool,
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(baseline, accepted): the judge this one replaced (the previous record's judge when the
+    fingerprint changed, else the baseline the previous record carried), and the judge last accepted
+    with --rebaseline (or calibrated first). Comparing with the previous judge alone lets small
+    drops add up unnoticed; the accepted one is stored only when it is not the baseline already."""
+    if rebaseline or previous is None:
+        return None, None
+    changed = previous["fingerprint"]["id"] != fingerprint_id
+    if changed:
+        base_ref = _as_reference(previous)
+    else:
+        base_ref = previous.get("baseline")
+    accepted_ref = previous.get("accepted") or previous.get("baseline") or (base_ref if changed else None)
+    baseline = _compared(base_ref, humans, judged) if base_ref else None
+    if accepted_ref is None or (base_ref is not None and accepted_ref["created"] == base_ref["created"]
+                                and accepted_ref["fingerprint"] == base_ref["fingerprint"]):
+        return baseline, None
+    return baseline, _compared(accepted_ref, humans, judged)
 
 
 def calibrate(
@@ -291,6 +305,13 @@ def calibrate(
     path = record_path(config, name, j.cfg)
     previous = read_record(path)
     fp = j.fingerprint()
+    baseline, accepted = _references(
+        previous,
+        fp["id"],
+        {it.id: it.human for it in items},
+        {it.id: v.verdict for it, v in zip(items, verdicts)},
+        rebaseline,
+    )
     record: dict[str, Any] = {
         "schema": SCHEMA,
         "judge": name,
@@ -305,13 +326,8 @@ def calibrate(
         **_stats(humans, judged),
         "bootstrap": {"resamples": RESAMPLES, "seed": SEED, "interval": "BCa 95% (Δκ: paired percentile 95%)"},
         "judge_cost_usd": round(sum(v.cost_usd for v in verdicts), 6),
-        "baseline": _baseline(
-            previous,
-            fp["id"],
-            {it.id: it.human for it in items},
-            {it.id: v.verdict for it, v in zip(items, verdicts)},
-            rebaseline,
-        ),
+        "baseline": baseline,
+        "accepted": accepted,
         "items": [
             {"id": it.id, "human": it.human, "judge": v.verdict, "rationale": v.rationale}
             for it, v in sorted(zip(items, verdicts), key=lambda p: p[0].id)
@@ -408,14 +424,15 @@ def gate(
             f"judge '{name}': fail-class recall {_f(recall)} is below the floor "
             f"{_f(fl.min_fail_recall)} ({interval})"
         )
-    base = record.get("baseline")
-    if base and base["delta_kappa_ci"][1] < -fl.max_kappa_drop:
-        dlo, dhi = base["delta_kappa_ci"]
-        fails.append(
-            f"judge '{name}': κ dropped against the baseline by {_f(-base['delta_kappa'])} "
-            f"(Δκ 95% CI {_f(dlo)}, {_f(dhi)}; upper bound below −{_f(fl.max_kappa_drop)}; "
-            f"{interval})"
-        )
+    for key, what in (("baseline", "the baseline"), ("accepted", "the accepted baseline")):
+        base = record.get(key)
+        if base and base["delta_kappa_ci"][1] < -fl.max_kappa_drop:
+            dlo, dhi = base["delta_kappa_ci"]
+            fails.append(
+                f"judge '{name}': κ dropped against {what} by {_f(-base['delta_kappa'])} "
+                f"(Δκ 95% CI {_f(dlo)}, {_f(dhi)}; upper bound below −{_f(fl.max_kappa_drop)}; "
+                f"{interval})"
+            )
     insufficient = record["n"] < fl.min_n or record["minority"] < fl.min_minority
     if fails:
         out.update(status="fail", reasons=fails)
