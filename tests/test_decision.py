@@ -35,7 +35,8 @@ LLM_COST = LLMCost(0.00002, 1000, 0.02, "test prices", "2025-01-01")
 
 def _inputs(pairs: list[Pair], *, cost: CostSettings | None = COST, llm: LLMCost = LLM_COST, p95: float = 5.0,
             non_human: list[str] | None = None, llm_errors: ErrorCounts | None = None) -> DecisionInputs:
-    sc = None if cost is None else student_cost(cost, throughput_rps=5000, training_s=30, teacher_usd=0.5)
+    sc = None if cost is None else student_cost(cost, throughput_rps=5000, training_s=30, teacher_usd=0.5,
+                                                cpu_s_per_request=0.0004)
     n = len(pairs)
     return DecisionInputs(
         slot="router", current="llm", proposed="student", proposed_config={"type": "sklearn", "artifact": "a"},
@@ -96,6 +97,26 @@ def test_keep_when_the_student_is_not_cheap_enough_at_this_volume() -> None:
     assert dec["decision"] == "keep"
     assert any(r.startswith("(c)") and "limit 0.7×" in r for r in dec["reasons"])
     assert dec["checks"]["c_cost"]["ratio"] > 0.7
+
+
+def test_dedicated_hosting_is_stated_and_shared_hosting_pays_only_cpu_time(tmp_path) -> None:
+    pairs = _simulate(random.Random(3), 1000, 0.87, 0.03)
+    low = COST.model_copy(update={"monthly_volume": 1_000_000})
+    dedicated = decide(_inputs(pairs, cost=low))
+    assert dedicated["decision"] == "keep" and dedicated["checks"]["c_cost"]["student"]["hosting"] == "dedicated"
+    write_decision(tmp_path / "d", dedicated)
+    assert "Assumes dedicated hosting: one always-on" in (tmp_path / "d/decision.md").read_text()
+
+    shared = CostSettings(monthly_volume=1_000_000, hosting="shared", hardware_usd_per_hour=0.10,
+                          cpu_usd_per_hour=0.04, latency_slo_ms=200)
+    dec = decide(_inputs(pairs, cost=shared))
+    sc = dec["checks"]["c_cost"]["student"]
+    assert sc["floor_per_request"] == 0 and sc["serving_per_request"] == pytest.approx(0.0004 * 0.04 / 3600)
+    assert dec["decision"] == "swap", dec["reasons"]
+    write_decision(tmp_path / "s", dec)
+    assert "Assumes shared hosting: the student runs on the app's own servers" in (tmp_path / "s/decision.md").read_text()
+    with pytest.raises(ValueError, match="set cpu_usd_per_hour"):
+        CostSettings(monthly_volume=1, hosting="shared", hardware_usd_per_hour=0.1)
 
 
 def test_keep_without_cost_assumptions_and_when_latency_breaks_the_slo() -> None:

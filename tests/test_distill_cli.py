@@ -100,6 +100,7 @@ def test_distill_drops_leaks_then_decide_swaps_with_evidence(project: Path, deci
     res = decided[0]
     assert res.returncode == 0, res.stderr
     assert "leakage guard: dropped" in res.stdout and "b77-train-zz-leak  ~  b77-test-" in res.stdout
+    assert json.loads((project / "artifacts/student-tfidf/card.json").read_text())["speed"]["cpu_s_per_request"] > 0
     hashes = (project / "artifacts/student-tfidf/train_hashes.txt").read_text()
     assert "b77-train-zz-leak" not in hashes
 

@@ -20,7 +20,7 @@ from goldgate.engine.results import error_kind, load_cases, load_run
 from goldgate.engine.stats import percentile
 from goldgate.goldens.records import load_goldens
 from goldgate.models.card import read_card, read_train_hashes
-from goldgate.models.cost import cost_settings, llm_cost, student_cost
+from goldgate.models.cost import cost_settings, llm_cost, student_cost_from_card
 from goldgate.students.dataset import (
     TRUSTED_SOURCES,
     LeakageError,
@@ -113,9 +113,7 @@ def _point(config: Config, name: str, role: str, side: Side, settings: Any) -> t
         per = cost.per_request
     else:
         card = read_card(config.path(cand.artifact or ""))
-        cost = None if settings is None else student_cost(
-            settings, throughput_rps=card["speed"]["throughput_rps"], training_s=card.get("train_s", 0.0),
-            teacher_usd=card["data"].get("teacher_usd", 0.0))
+        cost = None if settings is None else student_cost_from_card(settings, card)
         per = None if cost is None else cost.per_request
     point = CandidatePoint(name, role, side.scored(), side.correct(), per, side.latency_p95_ms())
     return point, cost

@@ -86,7 +86,7 @@ def render_report(dec: dict[str, Any]) -> str:
     if "ratio" in c:
         lines.append(f"| (c) cost | {_mark(c['pass'])} | ratio {c['ratio']:.2f}× (limit {c['max_ratio']}×), "
                      f"break-even {c['break_even_volume']:,.0f} req vs projected {c['projected_volume']:,.0f}; "
-                     f"monthly saving ${c['monthly_saving_usd']:,.2f} |")
+                     f"monthly saving ${c['monthly_saving_usd']:,.2f}; {c['student']['hosting']} hosting |")
     else:
         lines.append(f"| (c) cost | {_mark(False)} | no cost assumptions configured |")
     g = d["class_recall"]
@@ -100,7 +100,7 @@ def render_report(dec: dict[str, Any]) -> str:
                   f"{money(c['llm']['per_request'])} ({c['llm']['price_source']}, price date "
                   f"{c['llm']['price_date']}). Student: {s['formula']} = {money(s['per_request'])} "
                   f"(one-time: training ${s['training_usd']:.4f} + labelling ${s['labelling_usd']:.2f} + "
-                  f"LLM labels ${s['teacher_usd']:.4f})."), ""]
+                  f"LLM labels ${s['teacher_usd']:.4f}). Assumes {s['assumption']}."), ""]
     worst = sorted(g["classes"], key=lambda r: r["difference"])[:5]
     if worst:
         lines.append("Largest per-class recall changes (student − LLM): " + ", ".join(
