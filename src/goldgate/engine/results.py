@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from goldgate.engine.gates import Gates, evaluate_gates
-from goldgate.engine.stats import percentile, wilson_interval
+from goldgate.engine.stats import clustered_wilson_interval, percentile, wilson_interval
 from goldgate.errors import ResultsError
 from goldgate.files import read_versioned, write_atomic
 
@@ -62,7 +62,7 @@ def summarize_suite(meta: dict[str, Any], records: list[dict[str, Any]]) -> dict
     cost = sum(r.get("cost_usd", 0.0) for r in counted)
     latencies = [r["latency_s"] for r in counted if r.get("latency_s") and not r.get("cached")]
     all_latencies = [r["latency_s"] for r in counted if r.get("latency_s")]
-    lo, hi = wilson_interval(passed, n)
+    lo, hi = _pass_rate_interval(counted)
     gates = Gates(**meta.get("gates", {}))
     suite: dict[str, Any] = {
         "name": meta["name"],
@@ -95,6 +95,16 @@ def summarize_suite(meta: dict[str, Any], records: list[dict[str, Any]]) -> dict
     if repeats > 1:
         suite["repeats"] = _repeat_stats(counted, repeats)
     return suite
+
+
+def _pass_rate_interval(records: list[dict[str, Any]]) -> tuple[float, float]:
+    """Wilson 95%; with repeats, clustered by case (a case's repeats are not independent cases)."""
+    by_case: dict[str, list[bool]] = defaultdict(list)
+    for r in records:
+        by_case[r["case_id"]].append(r["status"] == "passed")
+    if all(len(v) == 1 for v in by_case.values()):
+        return wilson_interval(sum(r["status"] == "passed" for r in records), len(records))
+    return clustered_wilson_interval([(sum(v), len(v)) for v in by_case.values()])
 
 
 def _repeat_stats(records: list[dict[str, Any]], k: int) -> dict[str, Any]:
