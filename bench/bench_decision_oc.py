@@ -25,6 +25,7 @@ from goldgate.decide.operating import (
     swap_probability,
     swap_probability_with_losses,
 )
+from goldgate.decide.splitlog import MAX_DECISIONS, SPLIT_ALPHA, spent_alpha
 from goldgate.files import write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,27 +63,38 @@ def transport_table() -> str:
     """False-swap rate at Δ = −δ when the LLM's calls fail at random, scored as wrong vs left out."""
     worse, n = Cells.paired(-DELTA, DISCORDANCE), 1000
     both_right = LLM_ACCURACY - worse.p01
-    lines = ["| LLM transport failures | failed calls scored as wrong answers (before) | left out of the pairing (now) |",
-             "|---:|---:|---:|"]
+    lines = [("| LLM transport failures | before: failed calls scored as wrong (α = 0.05, no correction) | "
+             "now: left out of the pairing (first decision on the split) |"), "|---:|---:|---:|"]
     for r in LOSS_RATES:
         as_wrong = Cells(worse.p10 + r * both_right, (1 - r) * worse.p01)
-        lines.append(f"| {_pct(r)} | {_pct(swap_probability(n, as_wrong, DELTA))} | "
+        lines.append(f"| {_pct(r)} | {_pct(swap_probability(n, as_wrong, DELTA, alpha=0.05, correction=0))} | "
                      f"{_pct(swap_probability_with_losses(n, worse, DELTA, r))} |")
     return "\n".join(lines)
 
 
 def worst_size(correction: float) -> tuple[float, int, float, float]:
     """The largest exact P(swap) at Δ = −δ over GRID, and where it occurs."""
-    return max((swap_probability(n, Cells.paired(-d, disc), d, correction=correction), n, d, disc)
+    return max((swap_probability(n, Cells.paired(-d, disc), d, alpha=SPLIT_ALPHA, correction=correction), n, d, disc)
                for n in GRID["n"] for d in GRID["delta"] for disc in GRID["discordance"])
 
 
 def size_table() -> str:
-    lines = ["| observed difference | largest exact size at −δ | at |", "|---|---:|---|"]
+    lines = ["| observed difference | largest exact size at −δ, one-sided α = 0.05 | at |", "|---|---:|---|"]
     for label, corr in (("as observed (plain score test)", 0.0), (f"less {CONTINUITY:g} discordant pair (used)",
                                                                    CONTINUITY)):
         size, n, d, disc = worst_size(corr)
         lines.append(f"| {label} | {_pct(size)} | N = {n:,}, δ = {d}, {100 * disc:.0f} % discordant |")
+    return "\n".join(lines)
+
+
+def split_table() -> str:
+    """The level of the k-th decision on one test split, and what it does to size and power."""
+    lines = ["| decision on the split | one-sided α | P(swap), Δ = −0.03 | P(swap), Δ = 0 | P(swap), Δ = +0.02 |",
+             "|---:|---:|---:|---:|---:|"]
+    for k in range(1, MAX_DECISIONS + 1):
+        a = spent_alpha(SPLIT_ALPHA, k)
+        rates = [_pct(swap_probability(1000, Cells.paired(d, DISCORDANCE), DELTA, alpha=a)) for d in (-0.03, 0, 0.02)]
+        lines.append(f"| {k} | {a:.4f} | " + " | ".join(rates) + " |")
     return "\n".join(lines)
 
 
@@ -127,6 +139,7 @@ TABLES: dict[str, tuple[str, Callable[[], str]]] = {
     "oc": ("docs/distill.md", oc_table),
     "transport": ("docs/distill.md", transport_table),
     "size": ("docs/distill.md", size_table),
+    "split": ("docs/distill.md", split_table),
     "kappa": ("docs/judges.md", kappa_table),
     "compare": ("docs/ci.md", compare_table),
 }

@@ -20,7 +20,7 @@ def _bench() -> ModuleType:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["oc", "transport", "size", "kappa", "compare"])
+@pytest.mark.parametrize("name", ["oc", "transport", "size", "split", "kappa", "compare"])
 def test_docs_quote_the_tables_the_bench_computes(name: str) -> None:
     bench = _bench()
     _, make = bench.TABLES[name]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import random
+from itertools import pairwise
+from statistics import NormalDist
 
 import pytest
 
@@ -27,14 +29,17 @@ from goldgate.decide.operating import (
     swap_probability,
     swap_probability_with_losses,
 )
+from goldgate.decide.splitlog import FIRST_ALPHA, MAX_DECISIONS, SPLIT_ALPHA, spent_alpha
 from goldgate.models.cost import CostSettings, LLMCost, break_even_volume, student_cost
 
+Z_FIRST = NormalDist().inv_cdf(1 - FIRST_ALPHA)  # the first decision on a test split
 COST = CostSettings(monthly_volume=10_000_000, hardware_usd_per_hour=0.10, utilisation=0.3, latency_slo_ms=200)
 LLM_COST = LLMCost(0.00002, 1000, 0.02, "test prices", "2025-01-01")
 
 
 def _inputs(pairs: list[Pair], *, cost: CostSettings | None = COST, llm: LLMCost = LLM_COST, p95: float = 5.0,
-            non_human: list[str] | None = None, llm_errors: ErrorCounts | None = None) -> DecisionInputs:
+            non_human: list[str] | None = None, llm_errors: ErrorCounts | None = None,
+            prior: int = 0) -> DecisionInputs:
     sc = None if cost is None else student_cost(cost, throughput_rps=5000, training_s=30, teacher_usd=0.5,
                                                 cpu_s_per_request=0.0004)
     n = len(pairs)
@@ -44,7 +49,8 @@ def _inputs(pairs: list[Pair], *, cost: CostSettings | None = COST, llm: LLMCost
         student=CandidatePoint("student", "proposed", n, sum(p.student_ok for p in pairs),
                                None if sc is None else sc.per_request, p95),
         llm_cost=llm, student_cost=sc, cost=cost, test_sources={"human": n}, non_human_ids=non_human or [],
-        leakage={"overlaps": 0}, llm_errors=llm_errors or ErrorCounts(n), student_errors=ErrorCounts(n))
+        leakage={"overlaps": 0}, llm_errors=llm_errors or ErrorCounts(n), student_errors=ErrorCounts(n),
+        prior_decisions=prior, split_log="evals/decisions/b.test.jsonl")
 
 
 def _simulate(rng: random.Random, n: int, p_llm: float, diff: float, discordant: float = 0.10,
@@ -77,7 +83,7 @@ def test_clear_win_swaps_and_writes_json_report_and_chart(tmp_path) -> None:
     pairs = _simulate(random.Random(1), 1000, 0.87, 0.03)
     dec = decide(_inputs(pairs))
     assert dec["decision"] == "swap" and dec["schema"] == "goldgate.decision/v1"
-    assert dec["checks"]["b_noninferiority"]["lower_95"] > -0.03
+    assert dec["checks"]["b_noninferiority"]["lower_bound"] > -0.03
     path = write_decision(tmp_path, dec)
     saved = json.loads(path.read_text())
     assert saved["proposed_config"] == {"type": "sklearn", "artifact": "a"}
@@ -171,7 +177,7 @@ def _multinomial_swap_probability(n: int, cells: Cells, delta: float) -> float:
     p11 = 1 - cells.p10 - cells.p01
     return sum(math.factorial(n) / (math.factorial(b) * math.factorial(c) * math.factorial(n - b - c))
                * cells.p10 ** b * cells.p01 ** c * p11 ** (n - b - c)
-               for b in range(n + 1) for c in range(n + 1 - b) if noninferior(b, c, n, delta))
+               for b in range(n + 1) for c in range(n + 1 - b) if noninferior(b, c, n, delta, Z_FIRST))
 
 
 def test_exact_operating_characteristic_matches_brute_force_and_decide() -> None:
@@ -185,7 +191,7 @@ def test_exact_operating_characteristic_matches_brute_force_and_decide() -> None
         pairs = ([Pair(f"b{i}", "x", False, True) for i in range(b)] + [Pair(f"c{i}", "x", True, False)
                  for i in range(c)] + [Pair(f"a{i}", "x", True, True) for i in range(n - b - c)])
         check = decide(_inputs(pairs))["checks"]["b_noninferiority"]
-        assert check["pass"] == noninferior(b, c, n, 0.03) == (check["lower_95"] > -0.03)
+        assert check["pass"] == noninferior(b, c, n, 0.03, Z_FIRST) == (check["lower_bound"] > -0.03)
 
 
 SCENARIOS = {"10% discordant": lambda d: Cells.paired(d, 0.10),
@@ -212,7 +218,7 @@ def test_llm_transport_failures_do_not_raise_the_false_swap_rate() -> None:
     assert swap_probability_with_losses(1000, worse, 0.03, loss_rate=0.02) <= 0.05
     both_right = 0.87 - worse.p01  # LLM accuracy 0.87
     scored_as_wrong = Cells(worse.p10 + 0.02 * both_right, 0.98 * worse.p01)
-    assert swap_probability(1000, scored_as_wrong, 0.03) > 0.40
+    assert swap_probability(1000, scored_as_wrong, 0.03, alpha=0.05, correction=0) > 0.45  # as the rule was
 
 
 def test_transport_errors_above_the_gate_refuse_the_decision() -> None:
@@ -226,3 +232,19 @@ def test_transport_errors_above_the_gate_refuse_the_decision() -> None:
     assert refused["reasons"] == [("refusing to decide: 60 of 1060 LLM calls failed in transport (5.7% > "
                                   "max_error_rate 5.0%); re-run the evals once the provider recovers "
                                   "(answered calls stay cached)")]
+
+
+def test_each_decision_on_a_test_split_spends_alpha_and_a_limit_asks_for_a_fresh_split() -> None:
+    """k decisions at 5 % each would allow up to 1 − 0.95^k false swaps; spent as 0.05 · 6 / (π² k²),
+    all of them together stay within 5 %."""
+    assert sum(spent_alpha(SPLIT_ALPHA, k) for k in range(1, 100_000)) <= SPLIT_ALPHA
+    pairs = _simulate(random.Random(10), 1000, 0.87, 0.03)
+    levels = [decide(_inputs(pairs, prior=k))["checks"]["b_noninferiority"] for k in range(MAX_DECISIONS)]
+    assert [b["alpha"] for b in levels] == [spent_alpha(SPLIT_ALPHA, k + 1) for k in range(MAX_DECISIONS)]
+    assert levels[0]["alpha"] == FIRST_ALPHA and all(a["lower_bound"] > b["lower_bound"] for a, b in pairwise(levels))
+    worse = Cells.paired(-0.03, 0.10)
+    assert sum(swap_probability(1000, worse, 0.03, alpha=b["alpha"]) for b in levels) <= 0.05
+    over = decide(_inputs(pairs, prior=MAX_DECISIONS))
+    assert over["decision"] == "keep" and over["refused"]
+    assert over["reasons"][0].startswith(f"refusing to decide: {MAX_DECISIONS} decisions were already made on this "
+                                         "test split (evals/decisions/b.test.jsonl)")

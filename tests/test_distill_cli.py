@@ -113,7 +113,7 @@ def test_distill_drops_leaks_then_decide_swaps_with_evidence(project: Path, deci
                                       "description": "TF-IDF student"}
     b = dec["checks"]["b_noninferiority"]
     assert b["n"] == sum('"split": "test"' in x for x in (project / "evals/goldens/b5.jsonl").read_text().splitlines())
-    assert b["lower_95"] > -0.03 and b["accuracy_student"] > b["accuracy_llm"]
+    assert b["lower_bound"] > -0.03 and b["accuracy_student"] > b["accuracy_llm"]
     assert dec["evidence"]["price_map_date"] == "2025-01-01"
     assert set(dec["evidence"]["data_hashes"]) >= {"goldens_sha256", "training_sha256", "train_hashes_sha256"}
     assert (project / "dec/decision.png").is_file() and "DECISION: SWAP" in res.stdout
@@ -125,6 +125,10 @@ def test_distill_drops_leaks_then_decide_swaps_with_evidence(project: Path, deci
     kept = json.loads((project / "dec-keep/decision.json").read_text())
     assert kept["decision"] == "keep" and kept["reasons"][0].startswith("(c) student costs")
     assert "DECISION: KEEP sim-llm" in keep.stdout
+    log = [json.loads(x) for x in (project / "evals/decisions/b5.test.jsonl").read_text().splitlines()]
+    assert [e["decision"] for e in log[:2]] == ["swap", "keep"] and log[1]["alpha"] < log[0]["alpha"]
+    assert kept["checks"]["b_noninferiority"]["decision_number"] == 2
+    assert "decision 2 on this split (log `evals/decisions/b5.test.jsonl`)" in (project / "dec-keep/decision.md").read_text()
 
 
 def test_decide_refuses_a_student_trained_on_test_texts(project: Path, decided) -> None:

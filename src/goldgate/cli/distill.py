@@ -136,6 +136,7 @@ def _decide(args: argparse.Namespace) -> int:
     from goldgate.config import load_config
     from goldgate.decide.decision import decide, write_decision
     from goldgate.decide.evidence import gather
+    from goldgate.decide.splitlog import SplitLog
 
     cfg = load_config()
     current = args.llm or cfg.slot(args.slot).use
@@ -157,6 +158,8 @@ def _decide(args: argparse.Namespace) -> int:
                     max_error_rate=_setting(args, cfg, "max_error_rate", None))
     dec = decide(inputs)
     path = write_decision(out, dec)
+    if inputs.split_log_path is not None and not dec["refused"]:
+        SplitLog(inputs.split_log_path).record(dec)
     print(_summary(dec))
     print(f"\ndecision: {path}  report: {out / dec['report']}  chart: {out / dec['chart']}")
     return 0
@@ -168,7 +171,8 @@ def _summary(dec: dict[str, Any]) -> str:
              if dec["decision"] == "swap" else
              f"DECISION: KEEP {dec['current']} for slot {dec['slot']} (not swapping to {dec['proposed']})"]
     lines.append(f"  accuracy: student {b['accuracy_student']:.4f} vs LLM {b['accuracy_llm']:.4f} "
-                 f"(Δ {b['difference']:+.4f}, one-sided 95% lower bound {b['lower_95']:+.4f}, δ = {b['delta']}, "
+                 f"(Δ {b['difference']:+.4f}, one-sided lower bound {b['lower_bound']:+.4f} at α = {b['alpha']:.4f}, "
+                 f"decision {b['decision_number']} on this test split, δ = {b['delta']}, "
                  f"N = {b['n']})")
     e = dec["checks"]["errors"]
     lines.append("  transport / output errors: " + ", ".join(

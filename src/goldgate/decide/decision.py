@@ -7,7 +7,8 @@ Unusable answers (off-label, unparseable) are the model's mistakes and count as 
 
 (a) the test cases are human-validated and disjoint from the training data (hash-checked upstream;
 an overlap is an error, not a "keep"); (b) non-inferiority: the one-sided 95% lower bound of the
-paired accuracy difference (student − LLM) is above −δ (`noninferiority`); (c) the student's all-in
+paired accuracy difference (student − LLM) is above −δ (`noninferiority`), at a level that shrinks
+with each decision already made on the same test split (`splitlog`); (c) the student's all-in
 cost is at most 0.7× the LLM's and the projected volume reaches break-even; (d) no class with ≥ 30
 cases loses recall beyond the guard (`guards`) and the student's p95 latency meets the SLO; (e) an
 identical open swap PR is the GitHub step's business.
@@ -16,12 +17,15 @@ identical open swap PR is the GitHub step's business.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from goldgate.decide.guards import CLASS_ALPHA, class_recall_guard, holm
 from goldgate.decide.noninferiority import Pair, noninferiority, tango_lower_bound
 from goldgate.decide.render import money, render_report, write_decision
+from goldgate.decide.splitlog import MAX_DECISIONS, SPLIT_ALPHA, spent_alpha
 from goldgate.engine.stats import wilson_interval
 from goldgate.errors import GoldgateError
 from goldgate.models.cost import CostSettings, LLMCost, StudentCost, break_even_volume
@@ -111,6 +115,9 @@ class DecisionInputs:
     student_errors: ErrorCounts
     excluded_cases: int = 0
     max_error_rate: float = 0.05
+    prior_decisions: int = 0
+    split_log: str = "no decision log"
+    split_log_path: Path | None = None
     delta: float = 0.03
     max_cost_ratio: float = 0.7
     min_class_cases: int = 30
@@ -149,13 +156,20 @@ def decide(inp: DecisionInputs) -> dict[str, Any]:
         f"(a) {len(inp.non_human_ids)} test case(s) are not human-validated (e.g. {', '.join(inp.non_human_ids[:3])})",
     )
 
-    b = noninferiority(inp.pairs, inp.delta)
+    k = inp.prior_decisions + 1
+    verdict(inp.prior_decisions < MAX_DECISIONS, f"decision {k} on this test split ({inp.split_log})",
+            f"refusing to decide: {inp.prior_decisions} decisions were already made on this test split "
+            f"({inp.split_log}); each one spends α, so use a fresh test split (a new split name, or a reviewed "
+            f"reset of the log)")
+    b = noninferiority(inp.pairs, inp.delta, spent_alpha(SPLIT_ALPHA, k))
+    b.update(decision_number=k, prior_decisions=inp.prior_decisions, split_log=inp.split_log)
+    level = f"one-sided lower bound at α = {b['alpha']:.4f} (decision {k} on this test split)"
     b["pass"] = verdict(
         b["non_inferior"],
         f"(b) non-inferior: accuracy {b['accuracy_student']:.3f} vs {b['accuracy_llm']:.3f}, "
-        f"one-sided 95% lower bound of the difference {b['lower_95']:+.3f} > −δ = {-inp.delta:+.3f}"
+        f"{level} of the difference {b['lower_bound']:+.3f} > −δ = {-inp.delta:+.3f}"
         + (" (and above 0: the student beats the LLM)" if b["beats"] else ""),
-        f"(b) not shown non-inferior: lower bound {b['lower_95']:+.3f} ≤ −δ = {-inp.delta:+.3f} "
+        f"(b) not shown non-inferior: {level} {b['lower_bound']:+.3f} ≤ −δ = {-inp.delta:+.3f} "
         f"(accuracy {b['accuracy_student']:.3f} vs {b['accuracy_llm']:.3f}, N = {b['n']})",
     )
 
@@ -194,12 +208,14 @@ def decide(inp: DecisionInputs) -> dict[str, Any]:
             f"(d) p95 latency {p95:.1f} ms exceeds the SLO of {slo} ms")
     d["pass"] = guard["pass"] and d["latency_pass"]
 
-    swap = errors["pass"] and a["pass"] and b["pass"] and c["pass"] and d["pass"]
+    refused = not errors["pass"] or inp.prior_decisions >= MAX_DECISIONS
+    swap = not refused and a["pass"] and b["pass"] and c["pass"] and d["pass"]
     points = [inp.llm, inp.student, *inp.others]
     return {
         "schema": DECISION_SCHEMA,
         "decision": "swap" if swap else "keep",
-        "refused": not errors["pass"],
+        "refused": refused,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "slot": inp.slot,
         "current": inp.current,
         "proposed": inp.proposed,

@@ -16,6 +16,7 @@ from goldgate.decide.decision import (
     ErrorCounts,
     Pair,
 )
+from goldgate.decide.splitlog import SplitLog
 from goldgate.engine.results import error_kind, load_cases, load_run
 from goldgate.engine.stats import percentile
 from goldgate.goldens.records import load_goldens
@@ -165,6 +166,7 @@ def gather(config: Config, *, slot: str, suite: str | None, current: str, propos
         "training_counts": card["data"].get("counts"),
     }
     proposed_config = {k: v for k, v in cand.model_dump(exclude_none=True).items() if v not in ({}, None)}
+    log = _split_log(config, llm_side)
     return DecisionInputs(
         slot=slot, current=current, proposed=proposed, proposed_config=proposed_config, pairs=pairs,
         llm=llm_point, student=student_point, llm_cost=llm_price, student_cost=student_price, cost=settings,
@@ -173,6 +175,7 @@ def gather(config: Config, *, slot: str, suite: str | None, current: str, propos
                  "method": "sha256 of NFKC + casefold + punctuation-collapsed input text"},
         llm_errors=llm_side.errors(), student_errors=student_side.errors(), excluded_cases=excluded,
         max_error_rate=max_error_rate if max_error_rate is not None else _error_gate(llm_side),
+        prior_decisions=len(log.entries()), split_log=str(_rel(log.path, config.root)), split_log_path=log.path,
         delta=delta, max_cost_ratio=max_cost_ratio, min_class_cases=min_class_cases, alpha=alpha,
         others=extra, evidence=evidence,
     )
@@ -182,3 +185,14 @@ def _error_gate(side: Side) -> float:
     """The transport-error limit the LLM's own suite was gated on (the default 5% when it had none)."""
     limits = [s.get("gates", {}).get("max_error_rate") for s in side.suites.values()]
     return min((x for x in limits if x is not None), default=0.05)
+
+
+def _split_log(config: Config, side: Side) -> SplitLog:
+    """The decision log of the test split the runs scored (the suite's dataset and split names)."""
+    suite = next(iter(side.suites.values()))
+    split = "+".join(suite.get("split") or []) or "all"
+    return SplitLog.for_split(config.path(config.evals), str(suite.get("dataset") or "goldens"), split)
+
+
+def _rel(path: Path, root: Path) -> Path:
+    return path.relative_to(root) if path.is_relative_to(root) else path

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 __all__ = [
@@ -96,11 +97,13 @@ def counts(pairs: Sequence[Pair]) -> tuple[int, int, int]:
     return len(pairs), b, c
 
 
-def noninferiority(pairs: Sequence[Pair], delta: float) -> dict[str, Any]:
+def noninferiority(pairs: Sequence[Pair], delta: float, alpha: float) -> dict[str, Any]:
+    """Check (b) at one-sided level alpha (what the decision log of the test split allows)."""
     n, b, c = counts(pairs)
     acc_llm = sum(p.llm_ok for p in pairs) / n if n else 0.0
     acc_student = sum(p.student_ok for p in pairs) / n if n else 0.0
-    lower = tango_lower_bound(b, c, n)
+    z = NormalDist().inv_cdf(1 - alpha)
+    lower = tango_lower_bound(b, c, n, z)
     return {
         "n": n,
         "student_better": b,
@@ -108,10 +111,12 @@ def noninferiority(pairs: Sequence[Pair], delta: float) -> dict[str, Any]:
         "accuracy_llm": acc_llm,
         "accuracy_student": acc_student,
         "difference": acc_student - acc_llm,
-        "lower_95": lower,
+        "lower_95": tango_lower_bound(b, c, n),
+        "lower_bound": lower,
+        "alpha": alpha,
         "delta": delta,
         "p_value": 1 - phi(tango_z(b, c, n, -delta, CONTINUITY)),
         "method": METHOD,
-        "non_inferior": noninferior(b, c, n, delta),
+        "non_inferior": noninferior(b, c, n, delta, z),
         "beats": lower > 0,
     }

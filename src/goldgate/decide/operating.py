@@ -11,8 +11,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from statistics import NormalDist
 
-from goldgate.decide.noninferiority import CONTINUITY, Z_ONE_SIDED_95, noninferior
+from goldgate.decide.noninferiority import CONTINUITY, noninferior
+from goldgate.decide.splitlog import FIRST_ALPHA
 
 __all__ = ["Cells", "binomial_pmf", "outcome_probability", "swap_probability", "swap_probability_with_losses"]
 
@@ -49,10 +51,11 @@ def _window(n: int, p: float) -> range:
     return range(max(0, math.floor(mean - _SPAN * sd)), min(n, math.ceil(mean + _SPAN * sd)) + 1)
 
 
-def swap_probability(n: int, cells: Cells, delta: float, z: float = Z_ONE_SIDED_95,
+def swap_probability(n: int, cells: Cells, delta: float, alpha: float = FIRST_ALPHA,
                      correction: float = CONTINUITY) -> float:
-    """Exact P(non-inferior at margin δ) over N paired cases: k = b + c ~ Bin(N, p10 + p01), then
-    b | k ~ Bin(k, p10 / (p10 + p01))."""
+    """Exact P(non-inferior at margin δ, one-sided level α) over N paired cases: k = b + c ~
+    Bin(N, p10 + p01), then b | k ~ Bin(k, p10 / (p10 + p01)). α defaults to the first decision's."""
+    z = NormalDist().inv_cdf(1 - alpha)
     disc = cells.p10 + cells.p01
     if disc <= 0:
         return float(noninferior(0, 0, n, delta, z, correction))
@@ -66,10 +69,10 @@ def swap_probability(n: int, cells: Cells, delta: float, z: float = Z_ONE_SIDED_
 
 
 def swap_probability_with_losses(n: int, cells: Cells, delta: float, loss_rate: float,
-                                 z: float = Z_ONE_SIDED_95, correction: float = CONTINUITY) -> float:
+                                 alpha: float = FIRST_ALPHA, correction: float = CONTINUITY) -> float:
     """As `swap_probability`, when each case independently fails in transport (on either side) with
     probability `loss_rate` and leaves the pairing."""
-    return sum(binomial_pmf(m, n, loss_rate) * swap_probability(n - m, cells, delta, z, correction)
+    return sum(binomial_pmf(m, n, loss_rate) * swap_probability(n - m, cells, delta, alpha, correction)
                for m in _window(n, loss_rate) if m < n)
 
 

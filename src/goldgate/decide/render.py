@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from goldgate.decide.splitlog import MAX_DECISIONS
 from goldgate.files import write_atomic
 
 __all__ = ["money", "plot_candidates", "render_report", "write_decision"]
@@ -80,9 +81,12 @@ def render_report(dec: dict[str, Any]) -> str:
                f"per side; {err['excluded_cases']} case(s) left out of the pairing, output errors counted wrong |"),
               (f"| (a) test split | {_mark(ch['a_test_split']['pass'])} | N = {ch['a_test_split']['n']}, sources "
               f"{ch['a_test_split']['test_sources']}, overlaps {ch['a_test_split'].get('overlaps', 0)} |"),
-              (f"| (b) non-inferiority | {_mark(b['pass'])} | Δ = {b['difference']:+.3f}, lower 95% "
-              f"{b['lower_95']:+.3f} vs −δ = {-b['delta']:+.3f}; discordant {b['student_better']} / "
-              f"{b['llm_better']} (student / LLM better); {b['method']} |")]
+              (f"| (b) non-inferiority | {_mark(b['pass'])} | Δ = {b['difference']:+.3f}, lower bound "
+              f"{b['lower_bound']:+.3f} vs −δ = {-b['delta']:+.3f}; discordant {b['student_better']} / "
+              f"{b['llm_better']} (student / LLM better); {b['method']} |"),
+              (f"| test split use | {_mark(b['decision_number'] <= MAX_DECISIONS)} | decision {b['decision_number']} "
+               f"on this split (log `{b['split_log']}`): one-sided α = {b['alpha']:.4f} = 0.05 · 6 / (π² k²), so "
+               f"all decisions on the split together risk a false swap ≤ 5 %; at most {MAX_DECISIONS} |")]
     if "ratio" in c:
         lines.append(f"| (c) cost | {_mark(c['pass'])} | ratio {c['ratio']:.2f}× (limit {c['max_ratio']}×), "
                      f"break-even {c['break_even_volume']:,.0f} req vs projected {c['projected_volume']:,.0f}; "
