@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -11,14 +12,14 @@ from typing import Any
 
 import pytest
 from markdown_it import MarkdownIt
-from scipy.stats import binomtest
+from scipy.stats import binomtest, norm
 
 from goldgate.decide.compare import (
     compare_runs,
-    mcnemar_exact,
-    paired_delta_interval,
+    paired_test,
     render_markdown,
 )
+from goldgate.decide.operating import Cells, outcome_probability
 from goldgate.engine.results import build_summary, write_run
 
 FINGERPRINTS = {"dataset": "banking77", "dataset_sha256": "d" * 64, "candidate": "sim-llm", "type": "llm",
@@ -43,24 +44,77 @@ def make_run(out: Path, outcomes: dict[str, bool | str], *, suite: str = "test_i
     return write_run(out, summary, records)
 
 
+def make_suites(out: Path, suites: dict[str, dict[str, bool | str]]) -> Path:
+    """A run directory with several suites; True = passed."""
+    records, meta = [], {}
+    for suite, outcomes in suites.items():
+        meta[suite] = {"name": suite, "dataset": "banking77", "fingerprints": FINGERPRINTS,
+                       "gates": {"min_pass_rate": None, "max_error_rate": 0.05}}
+        records += [{"suite": suite, "case_id": cid, "repeat": 0, "status": "passed" if ok else "failed",
+                     "expected": {"label": "right"}, "output": {"label": "x", "text": "x"}, "message": ""}
+                    for cid, ok in outcomes.items()]
+    return write_run(out, build_summary(meta, records, run_id=out.name, call_stats={}, wall_s=1.0), records)
+
+
 def goldgate(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "goldgate", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, cwd=cwd, timeout=120, check=False)
 
 
-@pytest.mark.parametrize(("b", "c"), [(0, 0), (0, 10), (3, 12), (5, 5), (40, 61), (1, 0)])
-def test_mcnemar_exact_matches_binomial_test(b: int, c: int) -> None:
-    expected = 1.0 if b + c == 0 else binomtest(min(b, c), b + c, 0.5).pvalue
-    assert mcnemar_exact(b, c) == pytest.approx(expected, rel=1e-9)
+@pytest.mark.parametrize(("b", "c"), [(0, 0), (0, 10), (3, 12), (5, 5), (40, 61), (1, 0), (0, 6), (20, 4)])
+def test_one_score_test_gives_the_verdict_and_the_interval(b: int, c: int) -> None:
+    n = 200
+    p, (lo, hi) = paired_test(b, c, n)
+    assert -1 <= lo <= (b - c) / n <= hi <= 1
+    assert (p < 0.05) == (lo > 0 or hi < 0)  # never a significant verdict with an interval through 0
+    if b + c:  # at "no change" it is the continuity-corrected McNemar test, close to the exact one
+        z = max(0.0, abs(b - c) - 1) / math.sqrt(b + c)
+        assert p == pytest.approx(min(1.0, 2 * norm.sf(z)), abs=1e-9)
+        assert p == pytest.approx(binomtest(min(b, c), b + c, 0.5).pvalue, abs=0.03)
+    assert paired_test(c, b, n)[1] == pytest.approx((-hi, -lo))
 
 
-def test_paired_interval_contains_delta_flips_sign_and_narrows() -> None:
-    lo, hi = paired_delta_interval(70, 5, 15, 10)
-    assert -1 <= lo < (5 - 15) / 100 < hi <= 1
-    assert paired_delta_interval(70, 15, 5, 10) == pytest.approx((-hi, -lo))
-    lo4, hi4 = paired_delta_interval(280, 20, 60, 40)
-    assert hi4 - lo4 < hi - lo
-    assert paired_delta_interval(100, 0, 0, 0)[0] < 0 < paired_delta_interval(100, 0, 0, 0)[1]
+def test_verdict_and_interval_agree_everywhere_at_n_60() -> None:
+    for b in range(30):
+        for c in range(30 - b):
+            p, (lo, hi) = paired_test(b, c, 60)
+            assert (p < 0.05) == (lo > 0 or hi < 0), (b, c, p, lo, hi)
+
+
+def _exact_mcnemar(b: int, c: int) -> float:
+    n = b + c
+    return 1.0 if n == 0 else min(1.0, 2 * sum(math.comb(n, i) for i in range(min(b, c) + 1)) / 2**n)
+
+
+def test_holm_keeps_unchanged_suites_from_being_called_worse() -> None:
+    """Five unchanged suites of 200 cases, 10 % discordant: exactly how often the overall verdict is
+    "worse". Holm rejects anything only if the smallest p is ≤ α/5, which bounds it from above."""
+    suites, n, same = 5, 200, Cells.paired(0.0, 0.10)
+    worse_before = outcome_probability(n, same, lambda b, c: c > b and _exact_mcnemar(b, c) < 0.05)
+    worse_now = outcome_probability(n, same, lambda b, c: c > b and paired_test(b, c, n)[0] <= 0.05 / suites)
+    assert 1 - (1 - worse_before) ** suites > 0.07  # 7.1 %
+    assert 1 - (1 - worse_now) ** suites <= 0.05
+
+
+def test_overall_verdict_is_holm_corrected_across_suites(tmp_path: Path) -> None:
+    records: dict[str, dict[str, bool | str]] = {}
+    base_runs, head_runs = {}, {}
+    for k in range(5):
+        records[f"s{k}"] = {f"c{i:03d}": i % 5 != 0 for i in range(200)}
+    base_runs = records
+    head_runs = {name: dict(cases) for name, cases in records.items()}
+    for i in range(1, 12):  # s0: 11 regressions, 2 fixes: p ≈ 0.02, not below 0.05 / 5
+        head_runs["s0"][f"c{5 * i + 1:03d}"] = False
+    head_runs["s0"]["c000"] = head_runs["s0"]["c005"] = True
+    base, head = make_suites(tmp_path / "base", base_runs), make_suites(tmp_path / "head", head_runs)
+    cmp = compare_runs(base, head)
+    s0 = cmp.suites[0]
+    assert s0.verdict == "worse" and 0.01 < s0.p_value < 0.05 and not s0.holm_significant
+    assert cmp.verdict == "no detectable change"
+    assert "🔴 worse (not after Holm)" in render_markdown(cmp)
+    for i in range(12, 20):  # 8 more regressions: significant after Holm too
+        head_runs["s0"][f"c{5 * i + 1:03d}"] = False
+    assert compare_runs(base, make_suites(tmp_path / "head2", head_runs)).verdict == "worse"
 
 
 def test_regression_is_worse_with_flips_added_removed_and_changed_prompt(tmp_path: Path) -> None:

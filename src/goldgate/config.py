@@ -83,6 +83,7 @@ class DistillConfig(TrainSettings):
     max_cost_ratio: float | None = Field(default=None, gt=0)
     min_class_cases: int | None = Field(default=None, ge=1)
     alpha: float | None = Field(default=None, gt=0, lt=1)
+    max_error_rate: float | None = Field(default=None, ge=0, le=1)
 
 
 class CandidateConfig(_Strict):

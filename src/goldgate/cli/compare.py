@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("compare", help="compare two runs case by case (McNemar, paired interval, flips)")
+    p = sub.add_parser("compare", help="compare two runs case by case (paired score test, Holm across suites, flips)")
     p.add_argument("base_dir", type=Path, help="the base run directory")
     p.add_argument("head_dir", type=Path, help="the head run directory")
     fmt = p.add_mutually_exclusive_group()

@@ -73,7 +73,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--delta", type=float, help="non-inferiority margin δ (default 0.03)")
     c.add_argument("--max-cost-ratio", type=float, help="student cost must be ≤ this × LLM cost (default 0.7)")
     c.add_argument("--min-class-cases", type=int, help="classes with at least this many cases are guarded (30)")
-    c.add_argument("--alpha", type=float, help="family-wise level of the per-class guard (0.05)")
+    c.add_argument("--alpha", type=float, help="family-wise level of the per-class guard (0.10)")
+    c.add_argument("--max-error-rate", type=float,
+                   help="refuse to decide above this transport-error rate per side (default: the suite's gate)")
     c.add_argument("--no-forecast", action="store_true",
                    help="on KEEP, skip the learning-curve forecast of the human labels still needed")
     c.set_defaults(func=_decide)
@@ -162,7 +164,7 @@ def _run_evals(root: Path, slot: str, candidate: str, out: Path) -> Path:
     return out
 
 
-def _setting(args: argparse.Namespace, cfg: Any, name: str, default: float) -> Any:
+def _setting(args: argparse.Namespace, cfg: Any, name: str, default: float | None) -> Any:
     for value in (getattr(args, name), getattr(cfg.distill, name)):
         if value is not None:
             return value
@@ -202,6 +204,7 @@ def _decide_slot(args: argparse.Namespace, cfg: Any, slot: str, students: list[s
     that passes the swap rule is proposed, else the first one's keep decision is written."""
     from goldgate.decide.decision import decide, write_decision
     from goldgate.decide.evidence import gather
+    from goldgate.decide.splitlog import SplitLog
 
     current = args.llm or cfg.slot(slot).use
     students = [s for s in students if s != current]
@@ -218,8 +221,16 @@ def _decide_slot(args: argparse.Namespace, cfg: Any, slot: str, students: list[s
                         delta=float(_setting(args, cfg, "delta", 0.03)),
                         max_cost_ratio=float(_setting(args, cfg, "max_cost_ratio", 0.7)),
                         min_class_cases=int(_setting(args, cfg, "min_class_cases", 30)),
-                        alpha=float(_setting(args, cfg, "alpha", 0.05)))
-        decisions.append((inputs, decide(inputs)))
+                        alpha=float(_setting(args, cfg, "alpha", 0.10)),
+                        max_error_rate=_setting(args, cfg, "max_error_rate", None))
+        dec = decide(inputs)
+        # Every decision on this test split spends α, in order: the next student is tested at the
+        # level the log leaves, so k students a week cannot multiply the false-swap rate.
+        if inputs.split_log_path is not None and not dec["refused"]:
+            SplitLog(inputs.split_log_path).record(dec)
+        decisions.append((inputs, dec))
+        if dec["decision"] == "swap":
+            break
     inputs, dec = next(((i, d) for i, d in decisions if d["decision"] == "swap"), decisions[0])
     if dec["decision"] == "keep" and not args.no_forecast:
         from goldgate.cli.plan import forecast_for_keep
@@ -246,8 +257,13 @@ def _summary(dec: dict[str, Any]) -> str:
              if dec["decision"] == "swap" else
              f"DECISION: KEEP {dec['current']} for slot {dec['slot']} (not swapping to {dec['proposed']})"]
     lines.append(f"  accuracy: student {b['accuracy_student']:.4f} vs LLM {b['accuracy_llm']:.4f} "
-                 f"(Δ {b['difference']:+.4f}, one-sided 95% lower bound {b['lower_95']:+.4f}, δ = {b['delta']}, "
+                 f"(Δ {b['difference']:+.4f}, one-sided lower bound {b['lower_bound']:+.4f} at α = {b['alpha']:.4f}, "
+                 f"decision {b['decision_number']} on this test split, δ = {b['delta']}, "
                  f"N = {b['n']})")
+    e = dec["checks"]["errors"]
+    lines.append("  transport / output errors: " + ", ".join(
+        f"{side} {e[key]['transport']} / {e[key]['output']} of {e[key]['n']}" for side, key in
+        (("LLM", "llm"), ("student", "student"))) + f" ({e['excluded_cases']} case(s) left out of the pairing)")
     if "ratio" in c:
         lines.append(f"  cost/request: student ${c['student']['per_request']:.7f} vs LLM ${c['llm']['per_request']:.7f} "
                      f"({c['ratio']:.2f}×); break-even {break_even_text(c['break_even_volume'])}, "

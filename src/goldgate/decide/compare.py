@@ -1,21 +1,26 @@
 """Head vs base, paired: the same cases ran on both sides, so compare them case by case.
 
-Per suite: McNemar's exact test on the discordant pairs decides the verdict, Newcombe's paired
-score interval (method 10) bounds the pass-rate delta, and the flipped cases are listed. Model
-text only ever reaches markdown through `quote`, so an output cannot inject markup into a PR.
+Per suite one score test gives both the verdict and the interval: Tango's score interval for the
+paired pass-rate delta (two-sided 95%), continuity-corrected by one discordant pair, so that at
+"no change" its statistic is the corrected McNemar test (|b − c| − 1) / √(b + c). The interval
+excludes 0 exactly when p < α, so they never disagree (an exact McNemar verdict next to a Newcombe
+interval could). Across suites the overall verdict is Holm-corrected: with five unchanged suites,
+uncorrected verdicts call one "worse" in about one run in ten. Model text only ever reaches
+markdown through `quote`, so an output cannot inject markup into a PR.
 """
 
 from __future__ import annotations
 
 import html
-import math
 import os
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from goldgate.decide.guards import holm
+from goldgate.decide.noninferiority import phi, tango_lower_bound, tango_z
 from goldgate.engine.results import load_cases, load_run
-from goldgate.engine.stats import wilson_interval
+from goldgate.engine.stats import Z95
 from goldgate.markdown import escape_prose, quote, quote_plain
 
 __all__ = [
@@ -25,14 +30,15 @@ __all__ = [
     "SuiteComparison",
     "compare_runs",
     "escape_prose",
-    "mcnemar_exact",
-    "paired_delta_interval",
+    "paired_test",
     "quote",
     "render_markdown",
 ]
 
 SCHEMA = "goldgate.compare/v1"
 ALPHA = 0.05
+CORRECTION = 1.0
+METHOD = "Tango score test and interval (95%, continuity-corrected by 1 pair = corrected McNemar at Δ = 0)"
 FINGERPRINT_KEYS = {
     "prompt": ("prompt", "prompt_sha256"),
     "model": ("candidate", "model"),
@@ -42,34 +48,16 @@ FINGERPRINT_KEYS = {
 Verdict = Literal["worse", "better", "no detectable change", "not comparable"]
 
 
-def mcnemar_exact(b: int, c: int) -> float:
-    """Two-sided exact McNemar p-value: the discordant pairs as Binomial(b + c, 1/2)."""
-    n = b + c
+def paired_test(fixed: int, regressed: int, n: int) -> tuple[float, tuple[float, float]]:
+    """Two-sided p-value of "no change" and the 95% interval on head − base, from one score test;
+    `fixed` = head-only passes, `regressed` = base-only passes."""
     if n == 0:
-        return 1.0
-    k = min(b, c)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
-    return min(1.0, 2 * tail)
-
-
-def paired_delta_interval(a: int, b: int, c: int, d: int) -> tuple[float, float]:
-    """95% interval on head − base pass rate (Newcombe 1998, method 10).
-
-    a = both pass, b = head only, c = base only, d = both fail. Wilson-based, so it stays inside
-    [-1, 1] and behaves at small N where the Wald interval does not.
-    """
-    n = a + b + c + d
-    if n == 0:
-        return (-1.0, 1.0)
-    p1, p2 = (a + b) / n, (a + c) / n
-    l1, u1 = wilson_interval(a + b, n)
-    l2, u2 = wilson_interval(a + c, n)
-    denom = (a + b) * (c + d) * (a + c) * (b + d)
-    phi = (a * d - b * c) / math.sqrt(denom) if denom else 0.0
-    delta = p1 - p2
-    lo = delta - math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
-    hi = delta + math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
-    return (max(-1.0, lo), min(1.0, hi))
+        return 1.0, (-1.0, 1.0)
+    z = tango_z(max(fixed, regressed), min(fixed, regressed), n, 0.0, CORRECTION)
+    p = min(1.0, 2 * (1 - phi(z)))
+    lo = tango_lower_bound(fixed, regressed, n, Z95, CORRECTION)
+    hi = -tango_lower_bound(regressed, fixed, n, Z95, CORRECTION)
+    return p, (lo, hi)
 
 
 @dataclass(frozen=True)
@@ -102,6 +90,8 @@ class SuiteComparison:
     changed: dict[str, dict[str, Any]] = field(default_factory=dict)
     base: dict[str, Any] = field(default_factory=dict)
     head: dict[str, Any] = field(default_factory=dict)
+    method: str = METHOD
+    holm_significant: bool = False
 
     @property
     def deltas(self) -> dict[str, float]:
@@ -119,6 +109,7 @@ class Comparison:
     suites: list[SuiteComparison]
     suites_added: list[str] = field(default_factory=list)
     suites_removed: list[str] = field(default_factory=list)
+    alpha: float = ALPHA
 
     def to_json(self) -> dict[str, Any]:
         suites = []
@@ -138,6 +129,8 @@ class Comparison:
             "suites": suites,
             "suites_added": self.suites_added,
             "suites_removed": self.suites_removed,
+            "alpha": self.alpha,
+            "overall": "Holm across suites",
         }
 
 
@@ -206,7 +199,7 @@ def _compare_suite(name: str, base_s: dict[str, Any], head_s: dict[str, Any],
         else:
             d += 1
     n = len(shared)
-    p = mcnemar_exact(b, c)
+    p, interval = paired_test(b, c, n)
     delta = (b - c) / n if n else 0.0
     verdict: Verdict
     if n == 0:
@@ -218,7 +211,7 @@ def _compare_suite(name: str, base_s: dict[str, Any], head_s: dict[str, Any],
     return SuiteComparison(
         name=name, verdict=verdict, shared=n,
         base_pass_rate=(a + c) / n if n else 0.0, head_pass_rate=(a + b) / n if n else 0.0,
-        delta=delta, delta_ci=paired_delta_interval(a, b, c, d), p_value=p,
+        delta=delta, delta_ci=interval, p_value=p,
         both_pass=a, fixed=b, regressed=c, both_fail=d, regressions=regressions, fixes=fixes,
         added=sorted(set(head_cases) - set(base_cases)), removed=sorted(set(base_cases) - set(head_cases)),
         changed=_changed_fingerprints(base_s.get("fingerprints", {}), head_s.get("fingerprints", {})),
@@ -238,14 +231,17 @@ def compare_runs(base_dir: str | os.PathLike[str], head_dir: str | os.PathLike[s
                        head_cases.get(name, {}), alpha)
         for name in sorted(set(base_suites) & set(head_suites))
     ]
-    verdicts = {s.verdict for s in suites}
+    significant = holm({s.name: s.p_value for s in suites if s.shared}, alpha)
+    verdicts = {s.verdict for s in suites if s.name in significant}
     overall: Verdict = ("worse" if "worse" in verdicts else "better" if "better" in verdicts
                         else "no detectable change" if suites else "not comparable")
+    for s in suites:
+        s.holm_significant = s.name in significant
     return Comparison(
         base_run=str(base.get("run_id", base_dir)), head_run=str(head.get("run_id", head_dir)),
         verdict=overall, head_status=str(head.get("status", "unknown")), suites=suites,
         suites_added=sorted(set(head_suites) - set(base_suites)),
-        suites_removed=sorted(set(base_suites) - set(head_suites)),
+        suites_removed=sorted(set(base_suites) - set(head_suites)), alpha=alpha,
     )
 
 
@@ -299,6 +295,10 @@ def _ids(title: str, ids: list[str], limit: int = 50) -> list[str]:
     return [f"**{title}** ({len(ids)}): {shown}{more}", ""]
 
 
+def _holm_note(s: SuiteComparison) -> str:
+    return " (not after Holm)" if s.verdict in ("worse", "better") and not s.holm_significant else ""
+
+
 def _changes(s: SuiteComparison) -> str:
     return ", ".join(sorted(s.changed)) or "—"
 
@@ -308,7 +308,7 @@ def render_markdown(cmp: Comparison) -> str:
     lines = [
         f"### goldgate: head vs base — {_BADGE[cmp.verdict]} · head gates **{cmp.head_status.upper()}**",
         "",
-        ("| suite | base | head | Δ pass rate [95% CI] | McNemar p | verdict | regressed / fixed | "
+        ("| suite | base | head | Δ pass rate [95% CI] | p | verdict | regressed / fixed | "
         "Δ cost / 1k cases | Δ p95 latency | changed | head gate |"),
         "|---|---:|---:|---:|---:|---|---:|---:|---:|---|---|",
     ]
@@ -317,12 +317,14 @@ def render_markdown(cmp: Comparison) -> str:
         gate = s.head.get("gate", {}).get("status", "?").upper()
         lines.append(
             f"| {quote(s.name, 60)} | {_pct(s.base_pass_rate)} | {_pct(s.head_pass_rate)} | "
-            f"{_pts(s.delta)} [{_pts(lo)}, {_pts(hi)}] | {_p(s.p_value)} | {_BADGE[s.verdict]} | "
+            f"{_pts(s.delta)} [{_pts(lo)}, {_pts(hi)}] | {_p(s.p_value)} | {_BADGE[s.verdict]}{_holm_note(s)} | "
             f"{s.regressed} / {s.fixed} | {_per_1k(s.deltas['cost_per_case'])} | "
             f"{_ms(s.deltas['latency_p95_s'])} | {_changes(s)} | {gate} |"
         )
     lines += ["", (f"Paired on the {sum(s.shared for s in cmp.suites)} cases both runs share; "
-              f"base `{quote_plain(cmp.base_run)}` → head `{quote_plain(cmp.head_run)}`."), ""]
+              f"base `{quote_plain(cmp.base_run)}` → head `{quote_plain(cmp.head_run)}`. One score test per "
+              f"suite gives p and the interval; the overall verdict is Holm-corrected across "
+              f"{len(cmp.suites)} suite(s) at α = {cmp.alpha:g}."), ""]
     for name in cmp.suites_added:
         lines.append(f"- suite {quote(name, 60, in_table=False)} is new in head (no base to compare)")
     for name in cmp.suites_removed:

@@ -1,28 +1,31 @@
 """The swap rule of docs/statistics: swap the LLM for a student only when every check holds.
 
+First, the evidence must be usable: cases whose call failed in transport (timeout, 5xx, 429 or a
+connection error after the retries) say nothing about either model, so they leave the pairing, and
+when either side lost more than `max_error_rate` of its cases that way the rule refuses to decide.
+Unusable answers (off-label, unparseable) are the model's mistakes and count as wrong.
+
 (a) the test cases are human-validated and disjoint from the training data (hash-checked upstream;
 an overlap is an error, not a "keep"); (b) non-inferiority: the one-sided 95% lower bound of the
-paired accuracy difference (student − LLM) is above −δ; (c) the student's all-in cost is at most
-0.7× the LLM's and the projected volume reaches break-even; (d) no class with ≥ 30 cases loses
-more than δ recall (Holm-corrected) and the student's p95 latency meets the SLO; (e) an identical
-open swap PR is the GitHub step's business.
-
-The interval for (b) is Tango's score interval for a difference of paired proportions (Tango 1998,
-Stat Med 17:891): it inverts the score test that constrains the discordant-cell probabilities to
-the null, so the interval and the test always agree and it stays honest with few discordant pairs
-(the Wald interval does not). The per-class guard uses the same score test, one-sided, per class.
+paired accuracy difference (student − LLM) is above −δ (`noninferiority`), at a level that shrinks
+with each decision already made on the same test split (`splitlog`); (c) the student's all-in
+cost is at most 0.7× the LLM's and the projected volume reaches break-even; (d) no class with ≥ 30
+cases loses recall beyond the guard (`guards`) and the student's p95 latency meets the SLO; (e) an
+identical open swap PR is the GitHub step's business.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from collections import defaultdict
-from collections.abc import Sequence
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from goldgate.decide.guards import CLASS_ALPHA, class_recall_guard, holm
+from goldgate.decide.noninferiority import Pair, noninferiority, tango_lower_bound
+from goldgate.decide.render import break_even_text, money, render_report, write_decision
+from goldgate.decide.splitlog import MAX_DECISIONS, SPLIT_ALPHA, spent_alpha
 from goldgate.engine.stats import wilson_interval
 from goldgate.errors import GoldgateError
 from goldgate.models.cost import CostSettings, LLMCost, StudentCost, break_even_volume
@@ -32,137 +35,37 @@ __all__ = [
     "CandidatePoint",
     "DecisionError",
     "DecisionInputs",
+    "ErrorCounts",
     "Pair",
     "break_even_text",
     "class_recall_guard",
     "decide",
     "holm",
     "noninferiority",
+    "render_report",
     "tango_lower_bound",
-    "tango_z",
     "write_decision",
 ]
 
 DECISION_SCHEMA = "goldgate.decision/v1"
-Z_ONE_SIDED_95 = 1.6448536269514722
-METHOD = "Tango score interval for paired proportions (one-sided 95%)"
 
 
 class DecisionError(GoldgateError):
     """The runs to compare do not pair up, or the inputs to the rule are inconsistent."""
 
 
-@dataclass(frozen=True, slots=True)
-class Pair:
-    """One test case answered by both sides; an errored answer counts as wrong."""
+@dataclass(frozen=True)
+class ErrorCounts:
+    """One side's errored cases out of the n it ran: calls that failed, and answers that were unusable."""
 
-    case_id: str
-    label: str
-    llm_ok: bool
-    student_ok: bool
+    n: int
+    transport: int = 0
+    output: int = 0
 
-
-def _phi(x: float) -> float:
-    return 0.5 * math.erfc(-x / math.sqrt(2))
-
-
-def tango_z(b: int, c: int, n: int, d: float) -> float:
-    """Score statistic for H0: p10 − p01 = d, where b = #(student right, LLM wrong), c = the reverse."""
-    if n == 0:
-        return 0.0
-    theta = (b - c) / n
-    # Restricted MLE of p01 under the null: root of 2n x² + B x + C = 0 (Tango 1998, eq. 3).
-    big_b = -(b + c) + d * (2 * n - b + c)
-    big_c = -c * d * (1 - d)
-    x = (-big_b + math.sqrt(max(0.0, big_b * big_b - 8 * n * big_c))) / (4 * n)
-    var = (2 * x + d - d * d) / n
-    if var <= 0:
-        return 0.0 if math.isclose(theta, d, abs_tol=1e-12) else math.copysign(math.inf, theta - d)
-    return (theta - d) / math.sqrt(var)
-
-
-def tango_lower_bound(b: int, c: int, n: int, z: float = Z_ONE_SIDED_95) -> float:
-    """The smallest d not rejected by the one-sided score test at level z (bisection; Z falls as d rises)."""
-    if n == 0:
-        return -1.0
-    lo, hi = -1.0 + 1e-12, (b - c) / n
-    if tango_z(b, c, n, lo) <= z:
-        return -1.0
-    for _ in range(80):
-        mid = (lo + hi) / 2
-        if tango_z(b, c, n, mid) > z:
-            lo = mid
-        else:
-            hi = mid
-    return lo
-
-
-def _counts(pairs: Sequence[Pair]) -> tuple[int, int, int]:
-    b = sum(p.student_ok and not p.llm_ok for p in pairs)
-    c = sum(p.llm_ok and not p.student_ok for p in pairs)
-    return len(pairs), b, c
-
-
-def noninferiority(pairs: Sequence[Pair], delta: float) -> dict[str, Any]:
-    n, b, c = _counts(pairs)
-    acc_llm = sum(p.llm_ok for p in pairs) / n if n else 0.0
-    acc_student = sum(p.student_ok for p in pairs) / n if n else 0.0
-    lower = tango_lower_bound(b, c, n)
-    return {
-        "n": n,
-        "student_better": b,
-        "llm_better": c,
-        "accuracy_llm": acc_llm,
-        "accuracy_student": acc_student,
-        "difference": acc_student - acc_llm,
-        "lower_95": lower,
-        "delta": delta,
-        "p_value": 1 - _phi(tango_z(b, c, n, -delta)),
-        "method": METHOD,
-        "non_inferior": lower > -delta,
-        "beats": lower > 0,
-    }
-
-
-def holm(pvalues: dict[str, float], alpha: float) -> set[str]:
-    """Keys whose null is rejected by Holm's step-down procedure at family-wise level alpha."""
-    rejected: set[str] = set()
-    ordered = sorted(pvalues.items(), key=lambda kv: kv[1])
-    for i, (key, p) in enumerate(ordered):
-        if p > alpha / (len(ordered) - i):
-            break
-        rejected.add(key)
-    return rejected
-
-
-def class_recall_guard(pairs: Sequence[Pair], delta: float, *, min_cases: int = 30,
-                       alpha: float = 0.05) -> dict[str, Any]:
-    """Per class with ≥ min_cases: test H0 "recall loss ≤ δ" against "loses more than δ"; Holm over
-    the classes tested. The guard fails when any class's excess loss is significant."""
-    by_class: dict[str, list[Pair]] = defaultdict(list)
-    for p in pairs:
-        by_class[p.label].append(p)
-    rows, pvals = [], {}
-    for label, group in sorted(by_class.items()):
-        n, b, c = _counts(group)
-        if n < min_cases:
-            continue
-        pvals[label] = _phi(tango_z(b, c, n, -delta))
-        rows.append({"label": label, "n": n, "recall_llm": sum(p.llm_ok for p in group) / n,
-                     "recall_student": sum(p.student_ok for p in group) / n, "difference": (b - c) / n,
-                     "p_value": pvals[label]})
-    rejected = holm(pvals, alpha)
-    for r in rows:
-        r["loses_more_than_delta"] = r["label"] in rejected
-    return {
-        "pass": not rejected,
-        "tested_classes": len(rows),
-        "skipped_classes": len(by_class) - len(rows),
-        "min_cases": min_cases,
-        "alpha": alpha,
-        "failing": sorted(rejected),
-        "classes": rows,
-    }
+    def to_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "transport": self.transport, "output": self.output,
+                "transport_rate": self.transport / self.n if self.n else 0.0,
+                "output_rate": self.output / self.n if self.n else 0.0}
 
 
 @dataclass(frozen=True)
@@ -209,33 +112,42 @@ class DecisionInputs:
     test_sources: dict[str, int]
     non_human_ids: list[str]
     leakage: dict[str, Any]
+    llm_errors: ErrorCounts
+    student_errors: ErrorCounts
+    excluded_cases: int = 0
+    max_error_rate: float = 0.05
+    prior_decisions: int = 0
+    split_log: str = "no decision log"
+    split_log_path: Path | None = None
     delta: float = 0.03
     max_cost_ratio: float = 0.7
     min_class_cases: int = 30
-    alpha: float = 0.05
+    alpha: float = CLASS_ALPHA
     others: list[CandidatePoint] = field(default_factory=list)
     evidence: dict[str, Any] = field(default_factory=dict)
-
-
-def break_even_text(volume: float) -> str:
-    """A break-even volume in words: an infinite one means the student saves nothing per request."""
-    return f"{volume:,.0f} requests" if math.isfinite(volume) else "never (the student saves nothing per request)"
-
-
-def _money(x: float) -> str:
-    return f"${x:.6f}" if x < 0.01 else f"${x:,.4f}"
 
 
 def decide(inp: DecisionInputs) -> dict[str, Any]:
     """Apply checks (a)–(d); every number goes into the returned decision document."""
     if not inp.pairs:
-        raise DecisionError("no paired test cases: the two runs share no case ids")
+        raise DecisionError(f"no paired test cases: the two runs share no case ids that answered on both sides "
+                            f"({inp.excluded_cases} left out for transport failures)")
     ok_reasons: list[str] = []
     bad_reasons: list[str] = []
 
     def verdict(passed: bool, good: str, bad: str) -> bool:
         (ok_reasons if passed else bad_reasons).append(good if passed else bad)
         return passed
+
+    errors = _errors_check(inp)
+    for side, counts in (("LLM", inp.llm_errors), ("student", inp.student_errors)):
+        rate = counts.transport / counts.n if counts.n else 0.0
+        verdict(rate <= inp.max_error_rate,
+                f"{side}: {counts.transport} of {counts.n} calls failed in transport ({rate:.1%} ≤ "
+                f"{inp.max_error_rate:.1%}); left out of the pairing",
+                f"refusing to decide: {counts.transport} of {counts.n} {side} calls failed in transport "
+                f"({rate:.1%} > max_error_rate {inp.max_error_rate:.1%}); re-run the evals once the provider "
+                f"recovers (answered calls stay cached)")
 
     a = {"human_validated": not inp.non_human_ids, "test_sources": inp.test_sources,
          "non_human_ids": inp.non_human_ids[:50], "n": len(inp.pairs), **inp.leakage}
@@ -245,13 +157,20 @@ def decide(inp: DecisionInputs) -> dict[str, Any]:
         f"(a) {len(inp.non_human_ids)} test case(s) are not human-validated (e.g. {', '.join(inp.non_human_ids[:3])})",
     )
 
-    b = noninferiority(inp.pairs, inp.delta)
+    k = inp.prior_decisions + 1
+    verdict(inp.prior_decisions < MAX_DECISIONS, f"decision {k} on this test split ({inp.split_log})",
+            f"refusing to decide: {inp.prior_decisions} decisions were already made on this test split "
+            f"({inp.split_log}); each one spends α, so use a fresh test split (a new split name, or a reviewed "
+            f"reset of the log)")
+    b = noninferiority(inp.pairs, inp.delta, spent_alpha(SPLIT_ALPHA, k))
+    b.update(decision_number=k, prior_decisions=inp.prior_decisions, split_log=inp.split_log)
+    level = f"one-sided lower bound at α = {b['alpha']:.4f} (decision {k} on this test split)"
     b["pass"] = verdict(
         b["non_inferior"],
         f"(b) non-inferior: accuracy {b['accuracy_student']:.3f} vs {b['accuracy_llm']:.3f}, "
-        f"one-sided 95% lower bound of the difference {b['lower_95']:+.3f} > −δ = {-inp.delta:+.3f}"
+        f"{level} of the difference {b['lower_bound']:+.3f} > −δ = {-inp.delta:+.3f}"
         + (" (and above 0: the student beats the LLM)" if b["beats"] else ""),
-        f"(b) not shown non-inferior: lower bound {b['lower_95']:+.3f} ≤ −δ = {-inp.delta:+.3f} "
+        f"(b) not shown non-inferior: {level} {b['lower_bound']:+.3f} ≤ −δ = {-inp.delta:+.3f} "
         f"(accuracy {b['accuracy_student']:.3f} vs {b['accuracy_llm']:.3f}, N = {b['n']})",
     )
 
@@ -268,10 +187,10 @@ def decide(inp: DecisionInputs) -> dict[str, Any]:
         cheap, pays = ratio <= inp.max_cost_ratio, inp.cost.projected_volume >= be
         c["pass"] = verdict(
             cheap and pays,
-            f"(c) student costs {_money(sc.per_request)} vs {_money(inp.llm_cost.per_request)} per request "
+            f"(c) student costs {money(sc.per_request)} vs {money(inp.llm_cost.per_request)} per request "
             f"({ratio:.2f}× ≤ {inp.max_cost_ratio}×); break-even after {break_even_text(be)}, "
             f"projected {inp.cost.projected_volume:,.0f}",
-            f"(c) student costs {_money(sc.per_request)} vs {_money(inp.llm_cost.per_request)} per request "
+            f"(c) student costs {money(sc.per_request)} vs {money(inp.llm_cost.per_request)} per request "
             f"({ratio:.2f}×, limit {inp.max_cost_ratio}×)" if not cheap else
             f"(c) volume {inp.cost.projected_volume:,.0f} does not reach break-even: {break_even_text(be)}",
         )
@@ -290,11 +209,14 @@ def decide(inp: DecisionInputs) -> dict[str, Any]:
             f"(d) p95 latency {p95:.1f} ms exceeds the SLO of {slo} ms")
     d["pass"] = guard["pass"] and d["latency_pass"]
 
-    swap = a["pass"] and b["pass"] and c["pass"] and d["pass"]
+    refused = not errors["pass"] or inp.prior_decisions >= MAX_DECISIONS
+    swap = not refused and a["pass"] and b["pass"] and c["pass"] and d["pass"]
     points = [inp.llm, inp.student, *inp.others]
     return {
         "schema": DECISION_SCHEMA,
         "decision": "swap" if swap else "keep",
+        "refused": refused,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "slot": inp.slot,
         "current": inp.current,
         "proposed": inp.proposed,
@@ -302,6 +224,7 @@ def decide(inp: DecisionInputs) -> dict[str, Any]:
         "reasons": ok_reasons if swap else bad_reasons,
         "passed": ok_reasons,
         "checks": {
+            "errors": errors,
             "a_test_split": a,
             "b_noninferiority": b,
             "c_cost": c,
@@ -315,110 +238,9 @@ def decide(inp: DecisionInputs) -> dict[str, Any]:
     }
 
 
-def plot_candidates(candidates: list[dict[str, Any]], path: Path) -> None:
-    """Accuracy (Wilson 95% bars) against cost per 1k requests, log scale, one point per candidate."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
-    for cand in candidates:
-        cost = max(cand["cost_per_1k"] or 0.0, 1e-6)
-        lo, hi = cand["accuracy_ci95"]
-        acc = cand["accuracy"]
-        ax.errorbar([cost], [acc], yerr=[[acc - lo], [hi - acc]], fmt="o", capsize=4,
-                    color="tab:blue" if cand["role"] == "current" else "tab:orange")
-        ax.annotate(f"{cand['name']}\n{acc:.3f} @ ${cost:.4f}/1k", (cost, acc), textcoords="offset points",
-                    xytext=(8, -4), fontsize=8)
-    ax.set_xscale("log")
-    ax.set_xlabel("cost per 1k requests (USD, log scale)")
-    ax.set_ylabel("accuracy on the test split")
-    ax.set_title("accuracy vs cost per 1k requests")
-    ax.grid(True, which="both", alpha=0.3)
-    xs = [max(c["cost_per_1k"] or 0.0, 1e-6) for c in candidates]
-    ax.set_xlim(min(xs) / 3, max(xs) * 8)
-    fig.tight_layout()
-    fig.savefig(path)
-    fig.savefig(path.with_suffix(".svg"))
-    plt.close(fig)
-
-
-def _mark(ok: bool) -> str:
-    return "✅" if ok else "❌"
-
-
-def render_report(dec: dict[str, Any]) -> str:
-    """A one-screen markdown report: verdict, candidates, checks, cost formula, evidence."""
-    ch = dec["checks"]
-    b, c, d = ch["b_noninferiority"], ch["c_cost"], ch["d_guards"]
-    head = (f"**Swap** `{dec['slot']}`: `{dec['current']}` → `{dec['proposed']}`" if dec["decision"] == "swap"
-            else f"**Keep** `{dec['current']}` for `{dec['slot']}` (candidate `{dec['proposed']}` not adopted)")
-    lines = [f"# goldgate decide: {dec['decision'].upper()}", "", head, ""]
-    lines += [f"- {r}" for r in dec["reasons"]]
-    lines += ["", "| candidate | accuracy [95% CI] | $/request | $/1k req | accuracy per $1k | $/correct | p95 ms |",
-              "|---|---|---|---|---|---|---|"]
-    for p in ch["candidates"]:
-        lo, hi = p["accuracy_ci95"]
-        cost = p["cost_per_request"]
-        apd = p["accuracy_per_usd_1k"]
-        lines.append(
-            f"| `{p['name']}` ({p['role']}) | {p['accuracy']:.3f} [{lo:.3f}, {hi:.3f}] | "
-            f"{'—' if cost is None else _money(cost)} | {'—' if cost is None else f'${cost * 1000:.4f}'} | "
-            f"{'—' if apd is None else f'{apd:,.1f}'} | "
-            f"{'—' if p['cost_per_correct'] is None else _money(p['cost_per_correct'])} | "
-            f"{p['latency_p95_ms']:.1f} |")
-    lines += ["", "| check | result | numbers |", "|---|---|---|",
-              (f"| (a) test split | {_mark(ch['a_test_split']['pass'])} | N = {ch['a_test_split']['n']}, sources "
-              f"{ch['a_test_split']['test_sources']}, overlaps {ch['a_test_split'].get('overlaps', 0)} |"),
-              (f"| (b) non-inferiority | {_mark(b['pass'])} | Δ = {b['difference']:+.3f}, lower 95% "
-              f"{b['lower_95']:+.3f} vs −δ = {-b['delta']:+.3f}; discordant {b['student_better']} / "
-              f"{b['llm_better']} (student / LLM better); {b['method']} |")]
-    if "ratio" in c:
-        lines.append(f"| (c) cost | {_mark(c['pass'])} | ratio {c['ratio']:.2f}× (limit {c['max_ratio']}×), "
-                     f"break-even {break_even_text(c['break_even_volume'])} vs projected {c['projected_volume']:,.0f}; "
-                     f"monthly saving ${c['monthly_saving_usd']:,.2f} |")
-    else:
-        lines.append(f"| (c) cost | {_mark(False)} | no cost assumptions configured |")
-    g = d["class_recall"]
-    lines += [(f"| (d) per-class recall | {_mark(g['pass'])} | {g['tested_classes']} classes tested "
-              f"(≥ {g['min_cases']} cases), failing: {', '.join(g['failing']) or 'none'} |"),
-              (f"| (d) p95 latency | {_mark(d['latency_pass'])} | {d['latency_p95_ms']:.1f} ms "
-              f"(SLO {d['latency_slo_ms'] or 'not set'}) |"), ""]
-    if "student" in c:
-        s = c["student"]
-        lines += [("**Cost model.** LLM: mean per-call cost over the run = "
-                  f"{_money(c['llm']['per_request'])} ({c['llm']['price_source']}, price date "
-                  f"{c['llm']['price_date']}). Student: {s['formula']} = {_money(s['per_request'])} "
-                  f"(one-time: training ${s['training_usd']:.4f} + labelling ${s['labelling_usd']:.2f} + "
-                  f"LLM labels ${s['teacher_usd']:.4f})."), ""]
-    worst = sorted(g["classes"], key=lambda r: r["difference"])[:5]
-    if worst:
-        lines.append("Largest per-class recall changes (student − LLM): " + ", ".join(
-            f"`{r['label']}` {r['difference']:+.2f} (p = {r['p_value']:.2f})" for r in worst) + ".")
-        lines.append("")
-    ev = dec["evidence"]
-    lines += ["**Evidence.** " + "; ".join(f"{k}: `{v}`" for k, v in ev.items() if not isinstance(v, dict)),
-              "", f"![accuracy vs cost]({dec['chart']})", ""]
-    return "\n".join(lines)
-
-
-def write_decision(out_dir: Path, dec: dict[str, Any]) -> Path:
-    """decision.json, decision.md and the chart (PNG + SVG), side by side in `out_dir`."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    plot_candidates(dec["checks"]["candidates"], out_dir / dec["chart"])
-    (out_dir / dec["report"]).write_text(render_report(dec), encoding="utf-8")
-    path = out_dir / "decision.json"
-    path.write_text(json.dumps(_finite(dec), indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
-    return path
-
-
-def _finite(x: Any) -> Any:
-    """JSON has no infinity: an unreachable break-even is written as null."""
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_finite(v) for v in x]
-    return x
+def _errors_check(inp: DecisionInputs) -> dict[str, Any]:
+    llm, student = inp.llm_errors.to_dict(), inp.student_errors.to_dict()
+    return {"llm": llm, "student": student, "max_error_rate": inp.max_error_rate,
+            "excluded_cases": inp.excluded_cases,
+            "pass": max(llm["transport_rate"], student["transport_rate"]) <= inp.max_error_rate,
+            "method": "transport failures leave the pairing; output errors count as wrong answers"}

@@ -9,12 +9,19 @@ from pathlib import Path
 from typing import Any
 
 from goldgate.config import Config
-from goldgate.decide.decision import CandidatePoint, DecisionError, DecisionInputs, Pair
-from goldgate.engine.results import load_cases, load_run
+from goldgate.decide.decision import (
+    CandidatePoint,
+    DecisionError,
+    DecisionInputs,
+    ErrorCounts,
+    Pair,
+)
+from goldgate.decide.splitlog import SplitLog
+from goldgate.engine.results import error_kind, load_cases, load_run
 from goldgate.engine.stats import percentile
 from goldgate.goldens.records import load_goldens
 from goldgate.models.card import read_card, read_train_hashes
-from goldgate.models.cost import cost_settings, llm_cost, student_cost
+from goldgate.models.cost import cost_settings, llm_cost, student_cost_from_card
 from goldgate.students.dataset import (
     TRUSTED_SOURCES,
     LeakageError,
@@ -47,6 +54,17 @@ class Side:
         self.records = {(r["suite"], r["case_id"]): r for r in load_cases(run_dir)
                         if r["suite"] in self.suites and r.get("repeat", 0) == 0 and r["status"] != "skipped"}
 
+    def failed_in_transport(self) -> set[tuple[str, str]]:
+        """Cases with no answer at all: they leave the pairing instead of counting as wrong."""
+        return {key for key, r in self.records.items() if error_kind(r) == "transport"}
+
+    def errors(self) -> ErrorCounts:
+        kinds = [error_kind(r) for r in self.records.values()]
+        return ErrorCounts(len(kinds), kinds.count("transport"), kinds.count("output"))
+
+    def scored(self) -> int:
+        return len(self.records) - len(self.failed_in_transport())
+
     def latency_p95_ms(self) -> float:
         fresh = [r["latency_s"] for r in self.records.values() if r.get("latency_s") and not r.get("cached")]
         every = [r["latency_s"] for r in self.records.values() if r.get("latency_s")]
@@ -56,15 +74,19 @@ class Side:
         return sum(r["status"] == "passed" for r in self.records.values())
 
 
-def _pairs(llm: Side, student: Side) -> list[Pair]:
+def _pairs(llm: Side, student: Side) -> tuple[list[Pair], int]:
+    """The paired outcomes of the cases both sides answered, and how many were left out because
+    a call failed in transport on either side."""
     missing = sorted(set(llm.records) ^ set(student.records))
     if missing:
         suite, cid = missing[0]
         raise DecisionError(f"runs {llm.run_dir} and {student.run_dir} do not cover the same cases: "
                             f"{len(missing)} unpaired, e.g. {suite}/{cid}")
-    return [Pair(cid, str((rec.get("expected") or {}).get("label", "")), rec["status"] == "passed",
-                 student.records[(suite, cid)]["status"] == "passed")
-            for (suite, cid), rec in sorted(llm.records.items())]
+    lost = llm.failed_in_transport() | student.failed_in_transport()
+    pairs = [Pair(cid, str((rec.get("expected") or {}).get("label", "")), rec["status"] == "passed",
+                  student.records[(suite, cid)]["status"] == "passed")
+             for (suite, cid), rec in sorted(llm.records.items()) if (suite, cid) not in lost]
+    return pairs, len(lost)
 
 
 def _test_cases(config: Config, side: Side) -> list[Any]:
@@ -92,11 +114,9 @@ def _point(config: Config, name: str, role: str, side: Side, settings: Any) -> t
         per = cost.per_request
     else:
         card = read_card(config.path(cand.artifact or ""))
-        cost = None if settings is None else student_cost(
-            settings, throughput_rps=card["speed"]["throughput_rps"], training_s=card.get("train_s", 0.0),
-            teacher_usd=card["data"].get("teacher_usd", 0.0))
+        cost = None if settings is None else student_cost_from_card(settings, card)
         per = None if cost is None else cost.per_request
-    point = CandidatePoint(name, role, len(side.records), side.correct(), per, side.latency_p95_ms())
+    point = CandidatePoint(name, role, side.scored(), side.correct(), per, side.latency_p95_ms())
     return point, cost
 
 
@@ -110,9 +130,9 @@ def _where(config: Config, run_dir: Path) -> str:
 
 def gather(config: Config, *, slot: str, suite: str | None, current: str, proposed: str, llm_run: Path,
            student_run: Path, others: dict[str, Path], delta: float, max_cost_ratio: float, min_class_cases: int,
-           alpha: float) -> DecisionInputs:
+           alpha: float, max_error_rate: float | None = None) -> DecisionInputs:
     """Pair the runs per case, re-check leakage against the card's hashes (overlap → LeakageError),
-    and price both sides."""
+    and price both sides. The error limit defaults to the LLM suite's `max_error_rate` gate."""
     settings = cost_settings(config)
     cand = config.candidate(proposed)
     if cand.type == "llm":
@@ -120,7 +140,7 @@ def gather(config: Config, *, slot: str, suite: str | None, current: str, propos
     artifact = config.path(cand.artifact or "")
     card = read_card(artifact)
     llm_side, student_side = Side(llm_run, slot, current, suite), Side(student_run, slot, proposed, suite)
-    pairs = _pairs(llm_side, student_side)
+    pairs, excluded = _pairs(llm_side, student_side)
     test_cases = _test_cases(config, llm_side)
     train = read_train_hashes(artifact)
     overlaps = find_overlaps(train, test_cases, card.get("input_field", "text"))
@@ -154,12 +174,33 @@ def gather(config: Config, *, slot: str, suite: str | None, current: str, propos
         "training_counts": card["data"].get("counts"),
     }
     proposed_config = {k: v for k, v in cand.model_dump(exclude_unset=True, exclude_none=True).items() if v not in ({}, None)}
+    log = _split_log(config, llm_side)
     return DecisionInputs(
         slot=slot, current=current, proposed=proposed, proposed_config=proposed_config, pairs=pairs,
         llm=llm_point, student=student_point, llm_cost=llm_price, student_cost=student_price, cost=settings,
         test_sources=dict(sources), non_human_ids=non_human,
         leakage={"overlaps": 0, "train_records_checked": len(train),
                  "method": "sha256 of NFKC + casefold + punctuation-collapsed input text"},
+        llm_errors=llm_side.errors(), student_errors=student_side.errors(), excluded_cases=excluded,
+        max_error_rate=max_error_rate if max_error_rate is not None else _error_gate(llm_side),
+        prior_decisions=len(log.entries()), split_log=str(_rel(log.path, config.root)), split_log_path=log.path,
         delta=delta, max_cost_ratio=max_cost_ratio, min_class_cases=min_class_cases, alpha=alpha,
         others=extra, evidence=evidence,
     )
+
+
+def _error_gate(side: Side) -> float:
+    """The transport-error limit the LLM's own suite was gated on (the default 5% when it had none)."""
+    limits = [s.get("gates", {}).get("max_error_rate") for s in side.suites.values()]
+    return min((x for x in limits if x is not None), default=0.05)
+
+
+def _split_log(config: Config, side: Side) -> SplitLog:
+    """The decision log of the test split the runs scored (the suite's dataset and split names)."""
+    suite = next(iter(side.suites.values()))
+    split = "+".join(suite.get("split") or []) or "all"
+    return SplitLog.for_split(config.path(config.evals), str(suite.get("dataset") or "goldens"), split)
+
+
+def _rel(path: Path, root: Path) -> Path:
+    return path.relative_to(root) if path.is_relative_to(root) else path

@@ -17,11 +17,20 @@ from pathlib import Path
 from typing import Any
 
 from goldgate.engine.gates import Gates, evaluate_gates
-from goldgate.engine.stats import percentile, wilson_interval
+from goldgate.engine.stats import clustered_wilson_interval, percentile, wilson_interval
 from goldgate.errors import ResultsError
 from goldgate.files import read_versioned, write_atomic
 
-__all__ = ["SCHEMA", "build_summary", "load_cases", "load_run", "new_run_id", "summarize_suite", "write_run"]
+__all__ = [
+    "SCHEMA",
+    "build_summary",
+    "error_kind",
+    "load_cases",
+    "load_run",
+    "new_run_id",
+    "summarize_suite",
+    "write_run",
+]
 
 SCHEMA = "goldgate.run/v1"
 STATUSES = ("passed", "failed", "error", "skipped")
@@ -31,6 +40,18 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
+def error_kind(rec: dict[str, Any]) -> str | None:
+    """"transport" (no answer came back: says nothing about the model), "output" (an unusable answer:
+    a mistake) or None for a case that is not an error. Records written before `error_kind` existed
+    are told apart by the message every unparseable answer carries."""
+    if rec.get("status") != "error":
+        return None
+    kind = rec.get("error_kind")
+    if kind in ("transport", "output"):
+        return str(kind)
+    return "output" if str(rec.get("error") or "").startswith("unparseable output") else "transport"
+
+
 def summarize_suite(meta: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
     """Aggregate one suite's case records; errors stay in the denominator."""
     counted = [r for r in records if r["status"] != "skipped"]
@@ -38,13 +59,14 @@ def summarize_suite(meta: dict[str, Any], records: list[dict[str, Any]]) -> dict
     passed = sum(r["status"] == "passed" for r in counted)
     failed = sum(r["status"] == "failed" for r in counted)
     errors = sum(r["status"] == "error" for r in counted)
+    transport = sum(error_kind(r) == "transport" for r in counted)
     judge_notes = [v for r in counted for v in r.get("judges", [])]
     judge_cost = math.fsum(v.get("cost_usd", 0.0) for v in judge_notes)
     # fsum: exact, so the total does not depend on record order (a merge of shards equals the whole run)
     cost = math.fsum([*(r.get("cost_usd", 0.0) for r in counted), judge_cost])
     latencies = [r["latency_s"] for r in counted if r.get("latency_s") and not r.get("cached")]
     all_latencies = [r["latency_s"] for r in counted if r.get("latency_s")]
-    lo, hi = wilson_interval(passed, n)
+    lo, hi = _pass_rate_interval(counted)
     gates = Gates(**meta.get("gates", {}))
     suite: dict[str, Any] = {
         "name": meta["name"],
@@ -62,6 +84,8 @@ def summarize_suite(meta: dict[str, Any], records: list[dict[str, Any]]) -> dict
         "pass_rate": passed / n if n else 0.0,
         "pass_rate_ci": [lo, hi],
         "error_rate": errors / n if n else 0.0,
+        "transport_errors": transport,
+        "output_errors": errors - transport,
         "cost_usd": cost,
         "judge_cost_usd": judge_cost,
         "judge_errors": sum(v.get("verdict") == "error" for v in judge_notes),
@@ -78,6 +102,16 @@ def summarize_suite(meta: dict[str, Any], records: list[dict[str, Any]]) -> dict
     if repeats > 1:
         suite["repeats"] = _repeat_stats(counted, repeats)
     return suite
+
+
+def _pass_rate_interval(records: list[dict[str, Any]]) -> tuple[float, float]:
+    """Wilson 95%; with repeats, clustered by case (a case's repeats are not independent cases)."""
+    by_case: dict[str, list[bool]] = defaultdict(list)
+    for r in records:
+        by_case[r["case_id"]].append(r["status"] == "passed")
+    if all(len(v) == 1 for v in by_case.values()):
+        return wilson_interval(sum(r["status"] == "passed" for r in records), len(records))
+    return clustered_wilson_interval([(sum(v), len(v)) for v in by_case.values()])
 
 
 def _repeat_stats(records: list[dict[str, Any]], k: int) -> dict[str, Any]:

@@ -256,8 +256,11 @@ class EvalEngine:
                 completion_tokens=pred.completion_tokens,
                 cached=pred.cached,
                 error=pred.error,
+                error_kind=pred.error_kind,
                 confidence=pred.confidence,
             )
+        if status == "error" and not rec.get("error_kind"):
+            rec["error_kind"] = "transport"  # no usable answer or verdict came back (e.g. a judge call failed)
         return rec
 
 

@@ -7,16 +7,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from goldgate.calls.labels import parse_label
 
-__all__ = ["Model", "Prediction", "parse_label"]
+__all__ = ["ErrorKind", "Model", "Prediction", "parse_label"]
+
+# "transport": the call never produced an answer (timeout, 5xx, 429 or connection error after the
+# retries), so the case says nothing about the model; "output": the model answered, unusably (off-label,
+# unparseable), which is a real mistake.
+ErrorKind = Literal["transport", "output"]
 
 
 @dataclass
 class Prediction:
-    """A model's answer for one input, with what it cost. `error` set means no usable answer."""
+    """A model's answer for one input, with what it cost. `error` set means no usable answer, and
+    `error_kind` says whether the call failed or the answer did."""
 
     text: str
     label: str | None = None
@@ -28,6 +34,7 @@ class Prediction:
     completion_tokens: int = 0
     cached: bool = False
     error: str | None = None
+    error_kind: ErrorKind | None = None
     confidence: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -1,9 +1,13 @@
 """Cost per request for both sides of a swap, with the formula and every input on show.
 
 LLM: the mean per-call cost over a golden run (tokens × the price map; cached calls carry the cost
-they had when made). Student: hardware $/hour ÷ (3600 × measured throughput × utilisation), never
-below the fixed monthly instance cost ÷ monthly volume, plus the one-time cost (training time ×
-$/hour + labelling + LLM labelling of the pool) amortised over the projected volume.
+they had when made). Student, by `hosting`: "dedicated" (the default) assumes one always-on
+instance serving only the student, so the cost is hardware $/hour ÷ (3600 × measured throughput ×
+utilisation), never below the instance's fixed monthly cost ÷ monthly volume, a floor that
+dominates at low traffic; "shared" runs the student on the app's own servers, so only the CPU time
+it uses is paid: measured CPU-seconds per request × `cpu_usd_per_hour` ÷ 3600. Either way the
+one-time cost (training time × $/hour + labelling + LLM labelling of the pool) is amortised over
+the projected volume.
 """
 
 from __future__ import annotations
@@ -12,9 +16,9 @@ import math
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from goldgate.config import CandidateConfig, Config
 from goldgate.errors import GoldgateError
@@ -29,6 +33,7 @@ __all__ = [
     "cost_settings",
     "llm_cost",
     "student_cost",
+    "student_cost_from_card",
 ]
 
 
@@ -54,7 +59,9 @@ class CostSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     monthly_volume: int = Field(gt=0)
+    hosting: Literal["dedicated", "shared"] = "dedicated"
     hardware_usd_per_hour: float = Field(ge=0)
+    cpu_usd_per_hour: float | None = Field(default=None, ge=0)
     hardware: str = "the serving machine"
     utilisation: float = Field(default=0.5, gt=0, le=1)
     amortisation_months: float = Field(default=12, gt=0)
@@ -63,6 +70,12 @@ class CostSettings(BaseModel):
     hours_per_month: float = Field(default=730, gt=0)
     latency_slo_ms: float | None = Field(default=None, gt=0)
     price_date: str | None = None
+
+    @model_validator(mode="after")
+    def _shared_needs_a_cpu_price(self) -> CostSettings:
+        if self.hosting == "shared" and self.cpu_usd_per_hour is None:
+            raise ValueError('hosting = "shared" prices the CPU time the student uses: set cpu_usd_per_hour')
+        return self
 
     @property
     def projected_volume(self) -> float:
@@ -77,8 +90,8 @@ def cost_settings(config: Config) -> CostSettings | None:
         return CostSettings.model_validate(config.cost)
     except ValidationError as exc:
         err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        raise CostError(f"{config.pyproject}: [tool.goldgate.cost] {key}: {err['msg']}") from None
+        key = ".".join(str(p) for p in err["loc"]) or "hosting"
+        raise CostError(f"{config.pyproject}: [tool.goldgate.cost] {key}: {err['msg'].removeprefix('Value error, ')}") from None
 
 
 @dataclass(frozen=True)
@@ -139,28 +152,53 @@ class StudentCost:
     amortised_per_request: float
     throughput_rps: float
     formula: str
+    hosting: str = "dedicated"
+    assumption: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def student_cost(s: CostSettings, *, throughput_rps: float, training_s: float, teacher_usd: float) -> StudentCost:
+def student_cost(s: CostSettings, *, throughput_rps: float, training_s: float, teacher_usd: float,
+                 cpu_s_per_request: float | None = None) -> StudentCost:
+    training_usd = training_s / 3600 * (s.training_usd_per_hour if s.training_usd_per_hour is not None
+                                        else s.hardware_usd_per_hour)
+    one_time = training_usd + s.labelling_usd + teacher_usd
+    amortised = one_time / s.projected_volume
+    tail = f" + ${one_time:.4f} one-time ÷ ({s.monthly_volume:,} × {s.amortisation_months} months)"
+    if s.hosting == "shared":
+        if cpu_s_per_request is None:
+            raise CostError('hosting = "shared" needs the student\'s measured CPU-seconds per request; re-run '
+                            "`goldgate distill` (card.json speed.cpu_s_per_request)")
+        assert s.cpu_usd_per_hour is not None  # checked by CostSettings
+        variable = cpu_s_per_request * s.cpu_usd_per_hour / 3600
+        formula = f"{cpu_s_per_request * 1000:.3f} CPU-ms/request × ${s.cpu_usd_per_hour}/CPU-hour ÷ 3600" + tail
+        assumption = ("shared hosting: the student runs on the app's own servers and only the CPU time it uses "
+                      "is paid (no instance of its own, no idle floor)")
+        return StudentCost(variable + amortised, variable, variable, 0.0, one_time, training_usd, s.labelling_usd,
+                           teacher_usd, amortised, throughput_rps, formula, "shared", assumption)
     if throughput_rps <= 0:
         raise CostError("student throughput is 0 requests/s; re-measure it (goldgate distill records it in card.json)")
     variable = s.hardware_usd_per_hour / (3600 * throughput_rps * s.utilisation)
     floor = s.hardware_usd_per_hour * s.hours_per_month / s.monthly_volume
     serving = max(variable, floor)
-    training_usd = training_s / 3600 * (s.training_usd_per_hour if s.training_usd_per_hour is not None
-                                        else s.hardware_usd_per_hour)
-    one_time = training_usd + s.labelling_usd + teacher_usd
-    amortised = one_time / s.projected_volume
     formula = (
         f"max(${s.hardware_usd_per_hour}/h ÷ (3600 × {throughput_rps:.1f} req/s × {s.utilisation}), "
-        f"${s.hardware_usd_per_hour}/h × {s.hours_per_month} h ÷ {s.monthly_volume:,} req/month) "
-        f"+ ${one_time:.4f} one-time ÷ ({s.monthly_volume:,} × {s.amortisation_months} months)"
+        f"${s.hardware_usd_per_hour}/h × {s.hours_per_month} h ÷ {s.monthly_volume:,} req/month)" + tail
     )
+    assumption = (f"dedicated hosting: one always-on {s.hardware} (${s.hardware_usd_per_hour}/h) serves only the "
+                  f"student and is paid busy or idle, so at {s.monthly_volume:,} requests/month it costs at least "
+                  f"${floor:.6f} per request; set hosting = \"shared\" if the student runs on the app's own servers")
     return StudentCost(serving + amortised, serving, variable, floor, one_time, training_usd, s.labelling_usd,
-                       teacher_usd, amortised, throughput_rps, formula)
+                       teacher_usd, amortised, throughput_rps, formula, "dedicated", assumption)
+
+
+def student_cost_from_card(s: CostSettings, card: dict[str, Any]) -> StudentCost:
+    """The student's cost from what its artifact card measured."""
+    speed = card["speed"]
+    return student_cost(s, throughput_rps=speed["throughput_rps"], training_s=card.get("train_s", 0.0),
+                        teacher_usd=card.get("data", {}).get("teacher_usd", 0.0),
+                        cpu_s_per_request=speed.get("cpu_s_per_request"))
 
 
 def break_even_volume(one_time_usd: float, llm_per_request: float, serving_per_request: float) -> float:

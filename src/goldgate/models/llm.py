@@ -89,6 +89,7 @@ class LLMModel:
             completion_tokens=res.completion_tokens,
             cached=res.cached,
             error=res.error,
+            error_kind="transport" if res.error is not None else None,
         )
         if pred.ok and self.slot.task == "label":
             assert self.labels is not None
@@ -96,6 +97,7 @@ class LLMModel:
                                      self.labels)
             if pred.label is None:
                 pred.error = f"unparseable output (not one of the {len(self.labels)} labels): {res.content[:80]!r}"
+                pred.error_kind = "output"
         return pred
 
     def predict_many(self, batch: Sequence[dict[str, Any]]) -> list[Prediction]:

@@ -61,6 +61,7 @@ class Student:
             pred.label = out if self.labels is None or out in self.labels else parse_label(out, self.labels)
             if pred.label is None:
                 pred.error = f"unparseable output (not one of the {len(self.labels or [])} labels): {out[:80]!r}"
+                pred.error_kind = "output"
         return pred
 
     def predict_many(self, batch: Sequence[dict[str, Any]]) -> list[Prediction]:
@@ -101,13 +102,12 @@ def load_backend(artifact: Path, card: dict[str, Any]) -> Backend:
 
 def request_cost(config: Config, card: dict[str, Any]) -> float:
     """All-in $/request under the project's cost assumptions; 0 when none are configured."""
-    from goldgate.models.cost import cost_settings, student_cost
+    from goldgate.models.cost import cost_settings, student_cost_from_card
 
     settings = cost_settings(config)
     if settings is None:
         return 0.0
-    return student_cost(settings, throughput_rps=card["speed"]["throughput_rps"], training_s=card.get("train_s", 0.0),
-                        teacher_usd=card.get("data", {}).get("teacher_usd", 0.0)).per_request
+    return student_cost_from_card(settings, card).per_request
 
 
 def load_student(name: str, cand: CandidateConfig, slot: SlotConfig, labels: list[str] | None,
