@@ -27,6 +27,8 @@ def _compare(args: argparse.Namespace) -> int:
     text = (json.dumps(cmp.to_json(), indent=2, ensure_ascii=False) + "\n" if args.json
             else render_markdown(cmp))
     if args.output:
-        args.output.write_text(text, encoding="utf-8")
+        from goldgate.files import write_atomic
+
+        write_atomic(args.output, text)
     print(text, end="")
     return 1 if args.fail_on_worse and cmp.verdict == "worse" else 0

@@ -70,6 +70,8 @@ def _report(args: argparse.Namespace) -> int:
     summary = load_run(run_dir)
     md = render_markdown(summary)
     if args.output:
-        args.output.write_text(md, encoding="utf-8")
+        from goldgate.files import write_atomic
+
+        write_atomic(args.output, md)
     print(md if args.markdown else render_terminal(summary, run_dir=run_dir), end="")
     return 0 if summary["status"] == "pass" else 1

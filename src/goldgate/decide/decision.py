@@ -25,6 +25,7 @@ from typing import Any
 
 from goldgate.engine.stats import wilson_interval
 from goldgate.errors import GoldgateError
+from goldgate.files import check_output_dir, write_atomic
 from goldgate.models.cost import CostSettings, LLMCost, StudentCost, break_even_volume
 
 __all__ = [
@@ -399,11 +400,11 @@ def render_report(dec: dict[str, Any]) -> str:
 
 def write_decision(out_dir: Path, dec: dict[str, Any]) -> Path:
     """decision.json, decision.md and the chart (PNG + SVG), side by side in `out_dir`."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_output_dir(out_dir)
     plot_candidates(dec["checks"]["candidates"], out_dir / dec["chart"])
-    (out_dir / dec["report"]).write_text(render_report(dec), encoding="utf-8")
+    write_atomic(out_dir / dec["report"], render_report(dec))
     path = out_dir / "decision.json"
-    path.write_text(json.dumps(_finite(dec), indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
+    write_atomic(path, json.dumps(_finite(dec), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
     return path
 
 
