@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from goldgate.errors import ConfigError
-from goldgate.project import find_pyproject
+from goldgate.project import find_pyproject, read_toml
 
 __all__ = [
     "CandidateConfig",
@@ -136,7 +135,11 @@ class Config(_Strict):
         import json
 
         labels = self.slot(slot_name).labels
-        if labels is None or isinstance(labels, list):
+        if labels is None:
+            return None
+        if isinstance(labels, list):
+            if not labels:
+                raise ConfigError(f"{self.pyproject}: [tool.goldgate.slots.{slot_name}] labels: the list is empty")
             return labels
         path = self.path(labels)
         try:
@@ -147,6 +150,8 @@ class Config(_Strict):
             ) from None
         if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
             raise ConfigError(f"[tool.goldgate.slots.{slot_name}] labels: {path} is not a JSON list of strings")
+        if not data:
+            raise ConfigError(f"[tool.goldgate.slots.{slot_name}] labels: {path} holds an empty list")
         return data
 
 
@@ -163,12 +168,7 @@ def load_config(start: Path | None = None, pyproject: Path | None = None) -> Con
         raise ConfigError(
             f"no pyproject.toml with a [tool.goldgate] table at or above {(start or Path.cwd())}"
         )
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    data = read_toml(path)
     table = data.get("tool", {}).get("goldgate")
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: no [tool.goldgate] table")

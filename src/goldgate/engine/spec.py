@@ -26,6 +26,27 @@ class EvalSpec:
     repeats: int = 1
     candidate: str | None = None
     gate_overrides: dict[str, float | None] = field(default_factory=dict)
+    problem: str | None = None  # a bad argument, reported at collection as one line
+
+
+def _problem(repeats: Any, gates: dict[str, Any]) -> str | None:
+    """What is wrong with the arguments, if anything. Raising here instead would surface inside
+    pytest's import-error traceback of the whole test module."""
+    from pydantic import ValidationError
+
+    from goldgate.config import GateConfig
+
+    unknown = sorted(set(gates) - set(_GATE_KEYS))
+    if unknown:
+        return f"unknown argument(s) {', '.join(unknown)}; gates are {', '.join(_GATE_KEYS)}"
+    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
+        return f"repeats must be a whole number >= 1 (got {repeats!r})"
+    try:
+        GateConfig.model_validate(gates)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        return f"{'.'.join(map(str, err['loc']))}: {err['msg']} (got {err['input']!r})"
+    return None
 
 
 def eval(
@@ -41,13 +62,9 @@ def eval(
     """Parametrise the decorated test over `dataset`'s cases; `model` names the slot whose output the
     `output` fixture provides. Gate keywords (min_pass_rate, max_error_rate, max_cost_per_case)
     override the project's defaults for this suite."""
-    unknown = sorted(set(gates) - set(_GATE_KEYS))
-    if unknown:
-        raise TypeError(f"goldgate.eval: unknown argument(s) {', '.join(unknown)}; gates are {', '.join(_GATE_KEYS)}")
-    if repeats < 1:
-        raise ValueError("goldgate.eval: repeats must be >= 1")
     splits = (split,) if isinstance(split, str) else tuple(split or ())
-    spec = EvalSpec(dataset, model, splits, name, repeats, candidate, dict(gates))
+    problem = _problem(repeats, gates)
+    spec = EvalSpec(dataset, model, splits, name, repeats, candidate, {} if problem else dict(gates), problem)
 
     def mark(fn: F) -> F:
         setattr(fn, SPEC_ATTR, spec)

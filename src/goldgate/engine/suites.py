@@ -75,6 +75,12 @@ class EvalEngine:
     _streams: list[Answers] = field(default_factory=list)
     stats: dict[str, float] = field(default_factory=lambda: {"llm_calls": 0, "cache_hits": 0, "throttled": 0})
 
+    def __post_init__(self) -> None:
+        from goldgate.judges.config import judge_config
+
+        for name in self.config.judges:
+            judge_config(self.config, name)  # a typo in any judge table stops the run before a call
+
     def golden(self, dataset: str) -> GoldenSet:
         path = resolve_golden_path(dataset, goldens_dir=self.config.path(self.config.goldens), root=self.config.root)
         if path not in self._goldens:
@@ -85,6 +91,8 @@ class EvalEngine:
         """Resolve a declaration into cases and a model; every config or data problem raises here,
         at collection, before any model call."""
         name = spec.name or default_name
+        if spec.problem:
+            raise ConfigError(f"{source or name}: @goldgate.eval on {default_name}: {spec.problem}")
         if name in self._suites:
             existing = self._suites[name]
             if existing.spec is not spec:
@@ -102,8 +110,8 @@ class EvalEngine:
             cand = spec.candidate or self.candidate_overrides.get(spec.model)
             model = model_for_candidate(self.config, spec.model, cand)
             if isinstance(model, LLMModel):
-                fields = set().union(*(c.inputs.keys() for c in cases))
-                model.check_inputs(fields)
+                _check_inputs(model, golden, cases)
+            _check_labels(self.config, spec.model, golden, cases)
         gates = self.config.gates.model_copy(update=spec.gate_overrides)
         suite = Suite(name, spec, golden, cases, model, GateConfig.model_validate(gates.model_dump()), source)
         self._suites[name] = suite
@@ -124,6 +132,8 @@ class EvalEngine:
         llm = [(s, c, r) for s, c, r in todo if isinstance(s.model, LLMModel)]
         local = [(s, c, r) for s, c, r in todo if not isinstance(s.model, LLMModel)]
         if llm:
+            for model in {id(s.model): s.model for s, _, _ in llm}.values():
+                model.preflight()  # type: ignore[union-attr]
             reqs = [s.model.request(c.inputs, r) for s, c, r in llm]  # type: ignore[union-attr]
             answers = start_calls(reqs, runner_settings(self.config, progress=self.progress, label="model calls",
                                                         processes=self.call_processes,
@@ -245,6 +255,33 @@ class ResultCollector:
     def summary(self, run_id: str, wall_s: float, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         return build_summary(self.suites, self.records.values(), run_id=run_id, call_stats=self.call_stats,
                              wall_s=wall_s, extra=extra)
+
+
+def _check_inputs(model: LLMModel, golden: GoldenSet, cases: list[Case]) -> None:
+    """Every case has what the prompt needs; the first that does not is named with its line."""
+    first: dict[frozenset[str], Case] = {}
+    for c in cases:
+        first.setdefault(frozenset(c.inputs), c)
+    for fields, c in first.items():
+        try:
+            model.check_inputs(set(fields))
+        except ConfigError as exc:
+            raise ConfigError(f"{golden.path}:{c.line}: case {c.id!r}: {exc}") from None
+
+
+def _check_labels(config: Config, slot_name: str, golden: GoldenSet, cases: list[Case]) -> None:
+    """A label the goldens expect but the slot cannot answer would fail every such case quietly."""
+    slot = config.slot(slot_name)
+    labels = config.labels_for(slot_name) if slot.task == "label" else None
+    if not labels:
+        return
+    allowed = set(labels)
+    for c in cases:
+        want = c.expected.get(slot.output_field)
+        if isinstance(want, str) and want not in allowed:
+            where = f"the labels file {slot.labels}" if isinstance(slot.labels, str) else "its labels"
+            raise ConfigError(f"{golden.path}:{c.line}: case {c.id!r} expects {slot.output_field} {want!r}, "
+                              f"which is not in {where} (slot '{slot_name}', {len(labels)} labels)")
 
 
 def default_run_dir(config: Config, run_id: str) -> Path:
