@@ -15,8 +15,10 @@ from goldgate.project import find_pyproject, read_toml
 __all__ = [
     "CandidateConfig",
     "Config",
+    "DistillConfig",
     "GateConfig",
     "SlotConfig",
+    "check_distill",
     "expand_env",
     "find_pyproject",
     "load_config",
@@ -85,6 +87,27 @@ class SlotConfig(_Strict):
     output_field: str = "label"
 
 
+class DistillConfig(_Strict):
+    """`[tool.goldgate.distill]`: defaults of the swap decision (flags override them)."""
+
+    delta: float = Field(default=0.03, ge=0, lt=1)
+    max_cost_ratio: float = Field(default=0.7, gt=0)
+    min_class_cases: int = Field(default=30, ge=1)
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    push_to_hub: str | None = None
+
+
+def check_distill(values: dict[str, Any], where: str) -> dict[str, Any]:
+    """`values` if they fit `DistillConfig`; else ConfigError naming `where` and the key."""
+    try:
+        DistillConfig.model_validate(values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"{where.format(key=key, flag=key.replace('_', '-'))}: {err['msg']} (got {err.get('input')!r})") from None
+    return values
+
+
 class Config(_Strict):
     root: Path
     pyproject: Path
@@ -105,6 +128,12 @@ class Config(_Strict):
     cost: dict[str, Any] = Field(default_factory=dict)
     argilla: dict[str, Any] = Field(default_factory=dict)
     distill: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("distill")
+    @classmethod
+    def _distill_keys(cls, v: dict[str, Any]) -> dict[str, Any]:
+        DistillConfig.model_validate(v)  # unknown keys and out-of-range values fail like other tables
+        return v
 
     def path(self, rel: str | os.PathLike[str]) -> Path:
         """Resolve a config-relative path against the project root."""

@@ -131,11 +131,13 @@ def _setting(args: argparse.Namespace, cfg: Any, name: str, default: float) -> A
 
 
 def _decide(args: argparse.Namespace) -> int:
-    from goldgate.config import load_config
+    from goldgate.config import check_distill, load_config
     from goldgate.decide.decision import decide, write_decision
     from goldgate.decide.evidence import gather
 
     cfg = load_config()
+    check_distill({k: getattr(args, k) for k in ("delta", "max_cost_ratio", "min_class_cases", "alpha")
+                   if getattr(args, k) is not None}, "--{flag}")
     current = args.llm or cfg.slot(args.slot).use
     out = args.out or cfg.path(cfg.runs).parent / "decisions" / time.strftime("%Y%m%dT%H%M%S")
     llm_run = args.llm_run or _run_evals(cfg.root, args.slot, current, out / "runs" / current)

@@ -6,8 +6,7 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Sequence
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 

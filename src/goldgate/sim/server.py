@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from goldgate.errors import ConfigError
 from goldgate.sim.answers import AnswerKey, candidates, garble, is_text, norm, uniforms
 from goldgate.sim.settings import SimSettings
 
@@ -345,7 +346,13 @@ async def running(settings: SimSettings) -> AsyncIterator[str]:
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.host, settings.port, backlog=2048)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            raise ConfigError(
+                f"sim: cannot listen on {settings.host}:{settings.port} ({exc.strerror or exc}); "
+                "pick another --port, or 0 for a free one"
+            ) from None
         port = runner.addresses[0][1]
         yield f"http://{settings.host}:{port}/v1"
     finally:
