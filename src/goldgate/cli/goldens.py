@@ -39,13 +39,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _splits() -> list[str]:
-    from goldgate.config import load_config
-    from goldgate.errors import ConfigError
+    """The project's splits; the defaults outside a project (a broken project is an error)."""
+    from goldgate.config import find_pyproject, load_config
 
-    try:
-        return load_config().splits
-    except ConfigError:
-        return list(DEFAULT_SPLITS)
+    return load_config().splits if find_pyproject() is not None else list(DEFAULT_SPLITS)
 
 
 def _import(args: argparse.Namespace) -> int:

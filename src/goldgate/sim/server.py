@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import os
 import re
 import signal
 import sys
@@ -350,7 +351,8 @@ async def running(settings: SimSettings) -> AsyncIterator[str]:
             await site.start()
         except OSError as exc:
             raise ConfigError(
-                f"sim: cannot listen on {settings.host}:{settings.port} ({exc.strerror or exc}); "
+                f"sim: cannot listen on {settings.host}:{settings.port} "
+                f"({os.strerror(exc.errno).lower() if exc.errno else exc}); "
                 "pick another --port, or 0 for a free one"
             ) from None
         port = runner.addresses[0][1]
