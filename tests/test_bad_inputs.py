@@ -256,3 +256,70 @@ def test_golden_loader_reads_json_line_separators_inside_strings(tmp_path: Path)
     path = tmp_path / "g.jsonl"
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs), encoding="utf-8")
     assert load_goldens(path).get("c-0001").inputs["text"] == "a\u2028b\x0cc"
+
+
+# --- the ones that need a model endpoint: a real sim ------------------------------------------
+
+
+def test_calibrate_refuses_to_overwrite_a_good_record_with_a_broken_judge(tmp_path: Path) -> None:
+    from test_judge import goldgate, sim_settings
+    from test_judge import make_project as judge_project
+
+    from goldgate.sim.process import SimProcess
+
+    root = judge_project(tmp_path / "p", n_pass=40, n_fail=30, floors="min_n = 50\nmin_minority = 20")
+    record = root / "evals" / "judges" / "j.calibration.json"
+    with SimProcess(sim_settings()) as good:
+        ok = goldgate("judge", "calibrate", "j", "--no-progress", cwd=root, url=good.url)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    before = record.read_bytes()
+    for cached in root.rglob("cache.sqlite*"):
+        cached.unlink()  # the good answers are cached: make the broken judge really answer
+    with SimProcess(sim_settings(judge_garbage_rate=1.0)) as garbage:
+        bad = goldgate("judge", "calibrate", "j", "--no-progress", cwd=root, url=garbage.url)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stdout + bad.stderr
+    assert "judge 'j': the judge's answers could not be parsed (70 of 70; e.g. unparseable verdict" in bad.stderr
+    assert f"{record} was not changed" in bad.stderr and bad.stdout == ""
+    assert record.read_bytes() == before
+
+
+def test_unknown_judge_in_a_test_body_stops_the_run_with_one_line(tmp_path: Path, sim_env) -> None:
+    from test_judge import EVAL
+    from test_judge import make_project as judge_project
+
+    root = judge_project(tmp_path / "p")
+    (root / "evals" / "test_judged.py").write_text(EVAL.replace('judge("j")', 'judge("jj")'), encoding="utf-8")
+    res = run_cli("run", "--out", "out", "--", "-q", "-p", "no:cacheprovider", cwd=root)
+    out = res.stdout + res.stderr
+    assert res.returncode not in (0, 1) and "Traceback" not in out, out[-3000:]
+    said = [line for line in out.splitlines() if "no judge 'jj' in [tool.goldgate.judges] (known: j)" in line]
+    # pytest's frame (the stopping case, its stop banner, the closing error), not one line per case
+    assert 1 <= len(said) <= 3 and len(out.splitlines()) < 25, out[-3000:]
+    assert not (root / "out" / "summary.json").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_is_one_line_without_tracebacks_from_call_workers(tmp_path: Path, sim_key: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from goldgate.sim.process import SimProcess
+    from goldgate.sim.settings import SimSettings
+
+    root = make_project(tmp_path, n=200)
+    _eval()(root)
+    with SimProcess(SimSettings(keys=[sim_key], latency_ms=400, port=0)) as sim:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "goldgate", "run", "--", "-q", "-p", "no:cacheprovider"], cwd=root,
+            env={**os.environ, "GOLDGATE_SIM_URL": sim.url}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while sim.stats().get("requests", 0) < 20 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert "Traceback" not in out + err, (out + err)[-3000:]
+    assert err.strip().splitlines()[-1] == "goldgate: interrupted", err[-3000:]
