@@ -94,7 +94,7 @@ def _fake_missing(module: str) -> Callable[[Path], None]:
 
 def _labels_file(root: Path) -> None:
     p = root / "pyproject.toml"
-    p.write_text(re.sub(r"^labels = \[.*\]$", 'labels = "labels.json"', p.read_text(encoding="utf-8"), flags=re.M),
+    p.write_text(re.sub(r"^labels = \[.*\]$", 'labels = "labels.json"', p.read_text(encoding="utf-8"), flags=re.MULTILINE),
                  encoding="utf-8")
 
 
