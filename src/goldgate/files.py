@@ -39,11 +39,13 @@ def read_versioned_if_any(path: Path, *, schema: str, error: type[GoldgateError]
     return read_versioned(path, schema=schema, error=error, missing=missing, key=key)
 
 
-def check_output_dir(path: Path) -> Path:
+def check_output_dir(path: Path, *, create: bool = True) -> Path:
     """Make sure `path` is (or can become) a folder, before any work whose results go there."""
     blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
     if blocker is not None:
         raise OutputError(f"{path}: cannot write there: {blocker} is a file, not a folder")
+    if not create:
+        return path
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

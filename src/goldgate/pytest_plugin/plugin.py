@@ -51,7 +51,7 @@ def pytest_configure(config: pytest.Config) -> None:
         from goldgate.files import check_output_dir
 
         try:
-            check_output_dir(Path(out))  # before the run, not after its calls were paid for
+            check_output_dir(Path(out), create=False)  # before the run, not after its calls were paid for
         except GoldgateError as exc:
             raise pytest.UsageError(f"goldgate: --goldgate-out: {exc}") from None
     state = GoldgateSession(config)
