@@ -312,8 +312,8 @@ class GoldgateSession:
         """A case failure the gates may accept gets a one-line report: rendering thousands of
         assertion tracebacks would cost more than the eval itself."""
         exc = call.excinfo
-        if (exc is not None and self._fatal is None and exc.errisinstance(GoldgateError)
-                and not exc.errisinstance(ModelCallError)):
+        if (exc is not None and self._fatal is None and item.stash.get(SUITE_KEY, None) is not None
+                and exc.errisinstance(GoldgateError) and not exc.errisinstance(ModelCallError)):
             # The same config mistake would fail every case: stop at the first, with one line.
             self._fatal = f"goldgate: {exc.value}"
             item.session.shouldstop = self._fatal
