@@ -130,7 +130,7 @@ CASES = [
     Bad("fmt-no-provenance", [_golden(_no_provenance)], ["goldens", "fmt", GOLDEN],
         "tiny.jsonl:5: missing field(s): provenance"),
     Bad("eval-min-pass-rate-1.5", [_eval(min_pass_rate=1.5)], _RUN, "test_evals.py: @goldgate.eval on test_intent: min_pass_rate"),
-    Bad("eval-unknown-kwarg", [_eval(extra=", min_pass=0.5")], _RUN, "unknown argument(s) min_pass"),
+    Bad("eval-unknown-kwarg", [_eval(extra=", min_pass=0.5")], _RUN, "@goldgate.eval on test_intent: unknown argument(s) min_pass"),
     Bad("eval-repeats-0", [_eval(extra=", repeats=0")], _RUN, "repeats must be a whole number >= 1"),
     Bad("run-out-under-file", [_eval(), _write("afile", "x")],
         ["run", "--out", "afile/run", "--", "-q"], "afile is a file, not a folder"),
