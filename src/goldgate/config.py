@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from goldgate.errors import ConfigError
-from goldgate.project import find_pyproject
+from goldgate.project import find_pyproject, read_toml
 
 __all__ = [
     "CandidateConfig",
@@ -20,6 +19,7 @@ __all__ = [
     "GateConfig",
     "SlotConfig",
     "TrainSettings",
+    "check_distill",
     "expand_env",
     "find_pyproject",
     "load_config",
@@ -84,6 +84,7 @@ class DistillConfig(TrainSettings):
     min_class_cases: int | None = Field(default=None, ge=1)
     alpha: float | None = Field(default=None, gt=0, lt=1)
     max_error_rate: float | None = Field(default=None, ge=0, le=1)
+    batch_poll_s: float | None = Field(default=None, gt=0)  # how often `--batch` polls the provider
 
 
 class CandidateConfig(_Strict):
@@ -125,6 +126,17 @@ class SlotConfig(_Strict):
     output_field: str = "label"
     students: list[str] = Field(default_factory=list)  # what `goldgate distill` / `decide` train and judge
     suite: str | None = None  # the suite `goldgate decide` judges by, when several use the slot
+
+
+def check_distill(values: dict[str, Any], where: str) -> dict[str, Any]:
+    """`values` if they fit `DistillConfig`; else ConfigError naming `where` and the key."""
+    try:
+        DistillConfig.model_validate(values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"{where.format(key=key, flag=key.replace('_', '-'))}: {err['msg']} (got {err.get('input')!r})") from None
+    return values
 
 
 class Config(_Strict):
@@ -177,7 +189,11 @@ class Config(_Strict):
         import json
 
         labels = self.slot(slot_name).labels
-        if labels is None or isinstance(labels, list):
+        if labels is None:
+            return None
+        if isinstance(labels, list):
+            if not labels:
+                raise ConfigError(f"{self.pyproject}: [tool.goldgate.slots.{slot_name}] labels: the list is empty")
             return labels
         path = self.path(labels)
         try:
@@ -188,6 +204,8 @@ class Config(_Strict):
             ) from None
         if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
             raise ConfigError(f"[tool.goldgate.slots.{slot_name}] labels: {path} is not a JSON list of strings")
+        if not data:
+            raise ConfigError(f"[tool.goldgate.slots.{slot_name}] labels: {path} holds an empty list")
         return data
 
 
@@ -204,12 +222,7 @@ def load_config(start: Path | None = None, pyproject: Path | None = None) -> Con
         raise ConfigError(
             f"no pyproject.toml with a [tool.goldgate] table at or above {(start or Path.cwd())}"
         )
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    data = read_toml(path)
     table = data.get("tool", {}).get("goldgate")
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: no [tool.goldgate] table")

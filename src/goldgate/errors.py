@@ -7,7 +7,9 @@ __all__ = [
     "ConfigError",
     "GoldenFormatError",
     "GoldgateError",
+    "MissingExtraError",
     "ModelCallError",
+    "OutputError",
     "ResultsError",
 ]
 
@@ -34,3 +36,11 @@ class CacheError(GoldgateError):
 
 class ResultsError(GoldgateError):
     """A run directory is missing or its files do not follow the goldgate.run schema."""
+
+
+class OutputError(GoldgateError):
+    """A file or folder goldgate must write cannot be created there (e.g. its parent is a file)."""
+
+
+class MissingExtraError(GoldgateError):
+    """A command needs an optional dependency that is not installed; the message says which extra."""

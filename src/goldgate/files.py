@@ -10,9 +10,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from goldgate.errors import GoldgateError
+from goldgate.errors import GoldgateError, OutputError
 
-__all__ = ["read_versioned", "read_versioned_if_any", "write_atomic"]
+__all__ = ["check_output_dir", "read_versioned", "read_versioned_if_any", "write_atomic"]
 
 
 def read_versioned(path: Path, *, schema: str, error: type[GoldgateError], missing: str,
@@ -39,10 +39,30 @@ def read_versioned_if_any(path: Path, *, schema: str, error: type[GoldgateError]
     return read_versioned(path, schema=schema, error=error, missing=missing, key=key)
 
 
+def check_output_dir(path: Path, *, create: bool = True) -> Path:
+    """Make sure `path` is (or can become) a folder, before any work whose results go there."""
+    blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise OutputError(f"{path}: cannot write there: {blocker} is a file, not a folder")
+    if not create:
+        return path
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot create the folder: {exc.strerror}") from None
+    return path
+
+
 def write_atomic(path: Path, text: str | Iterable[str]) -> None:
     """Write via a temp file + fsync + rename, so a crash or outage never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{path}: cannot write the file: it is a folder")
+    check_output_dir(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.writelines([text] if isinstance(text, str) else text)

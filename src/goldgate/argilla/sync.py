@@ -321,7 +321,8 @@ class SyncSession:
         unresolved = [remote[c].updated_at for c in result.conflicts + result.disagreements]
         if remote:
             lock.pulled_at = min(unresolved) if unresolved else max(r.updated_at for r in remote.values())
-        write_goldens(self.golden_path, records.values())
+        write_goldens(self.golden_path, records.values(),
+                      splits=self.cfg.splits if self.cfg else list(DEFAULT_SPLITS))
         save_lock(self.lock_file, lock)
         return result
 

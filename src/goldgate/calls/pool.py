@@ -214,6 +214,9 @@ def _pool() -> int:
 
     from goldgate.calls.llm import LLMClient
 
+    # Ctrl-C reaches the whole process group: the run that owns the pool reports it once and ends
+    # the pool; the pool and its workers (which inherit this) must not each print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The protocol gets a private copy of stdout; fd 1 becomes stderr, so a stray print from a
     # library lands in the log instead of corrupting the JSON lines.
     proto = os.fdopen(os.dup(1), "wb")

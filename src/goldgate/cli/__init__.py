@@ -13,6 +13,10 @@ import sys
 
 from goldgate.errors import GoldgateError
 
+# Optional dependencies by top-level module → the extra that installs them (pyproject.toml).
+_EXTRAS = {"argilla": "argilla", "requests": "argilla", "github": "github", "torch": "distill",
+           "transformers": "distill", "peft": "distill", "tokenizers": "distill"}
+
 _GROUPS = (
     "goldgate.cli.argilla",
     "goldgate.cli.compare",
@@ -49,6 +53,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except GoldgateError as exc:
         print(f"goldgate: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        extra = _EXTRAS.get((exc.name or "").partition(".")[0])
+        if extra is None:
+            raise
+        print(f"goldgate: error: `goldgate {args.command}` needs the optional package {exc.name!r}: "
+              f"pip install 'goldgate[{extra}]'", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("goldgate: interrupted", file=sys.stderr)

@@ -24,9 +24,19 @@ def _compare(args: argparse.Namespace) -> int:
     from goldgate.decide.compare import compare_runs, render_markdown
 
     cmp = compare_runs(args.base_dir, args.head_dir)
+    if args.fail_on_worse and not cmp.suites and cmp.suites_removed:
+        from goldgate.errors import ResultsError
+
+        # A gate that compares nothing must not pass: these are runs of different projects or suites.
+        raise ResultsError(
+            f"{args.base_dir} and {args.head_dir} share no suite (base: {', '.join(cmp.suites_removed)}; "
+            f"head: {', '.join(cmp.suites_added) or 'none'}); nothing to compare"
+        )
     text = (json.dumps(cmp.to_json(), indent=2, ensure_ascii=False) + "\n" if args.json
             else render_markdown(cmp))
     if args.output:
-        args.output.write_text(text, encoding="utf-8")
+        from goldgate.files import write_atomic
+
+        write_atomic(args.output, text)
     print(text, end="")
     return 1 if args.fail_on_worse and cmp.verdict == "worse" else 0

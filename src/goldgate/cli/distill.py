@@ -172,11 +172,13 @@ def _setting(args: argparse.Namespace, cfg: Any, name: str, default: float | Non
 
 
 def _decide(args: argparse.Namespace) -> int:
-    from goldgate.config import load_config
+    from goldgate.config import check_distill, load_config
     from goldgate.errors import ConfigError
     from goldgate.students.train import students_to_train
 
     cfg = load_config()
+    check_distill({k: getattr(args, k) for k in ("delta", "max_cost_ratio", "min_class_cases", "alpha", "max_error_rate")
+                   if getattr(args, k) is not None}, "--{flag}")
     out = args.out or cfg.path(cfg.runs).parent / "decisions" / time.strftime("%Y%m%dT%H%M%S")
     compare = {}
     for item in args.compare:

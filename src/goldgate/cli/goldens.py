@@ -39,19 +39,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _splits() -> list[str]:
-    from goldgate.config import load_config
-    from goldgate.errors import ConfigError
+    """The project's splits; the defaults outside a project (a broken project is an error)."""
+    from goldgate.config import find_pyproject, load_config
 
-    try:
-        return load_config().splits
-    except ConfigError:
-        return list(DEFAULT_SPLITS)
+    return load_config().splits if find_pyproject() is not None else list(DEFAULT_SPLITS)
 
 
 def _import(args: argparse.Namespace) -> int:
     from goldgate.goldens.importing import parse_mapping, rows_to_records
     from goldgate.goldens.records import load_goldens, write_goldens
 
+    splits = _splits()
     prov: dict = {"source": args.source_kind}
     if args.annotator:
         prov["annotators"] = args.annotator
@@ -67,14 +65,15 @@ def _import(args: argparse.Namespace) -> int:
         id_prefix=args.id_prefix,
         provenance=prov,
         metadata=parse_mapping(args.meta, "meta"),
+        splits=splits,
     )
     merged = {r["id"]: r for r in records}
     if args.merge and args.out.exists():
-        existing = {c.id: c.to_record() for c in load_goldens(args.out, splits=_splits())}
+        existing = {c.id: c.to_record() for c in load_goldens(args.out, splits=splits)}
         existing.update(merged)
         merged = existing
-    write_goldens(args.out, merged.values())
-    golden = load_goldens(args.out, splits=_splits())
+    write_goldens(args.out, merged.values(), splits=splits)
+    golden = load_goldens(args.out, splits=splits)
     print(f"wrote {args.out}: {len(golden)} records ({len(records)} from {args.source}), {golden.fingerprint}")
     return 0
 
@@ -97,16 +96,23 @@ def _fmt(args: argparse.Namespace) -> int:
     import json
 
     from goldgate.errors import GoldenFormatError
-    from goldgate.goldens.records import write_goldens
+    from goldgate.goldens.records import check_record, decode_lines, write_goldens
 
+    splits = _splits()
     for f in args.files:
+        try:
+            raw = f.read_bytes()
+        except OSError as exc:
+            raise GoldenFormatError(f"{f}: cannot read: {exc.strerror}") from None
         records = []
-        for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
+        for n, line in enumerate(decode_lines(f, raw), 1):
             if line.strip():
                 try:
-                    records.append(json.loads(line))
+                    rec = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise GoldenFormatError(f"{f}:{n}: invalid JSON: {exc.msg}") from None
-        write_goldens(f, records)
+                check_record(f, n, rec, splits)
+                records.append(rec)
+        write_goldens(f, records, splits=splits)
         print(f"formatted {f}: {len(records)} records")
     return 0

@@ -71,7 +71,7 @@ def _plan(args: argparse.Namespace) -> int:
         tests = [c for c in golden.split(args.test_split) if target in c.expected]
         print(f"scoring {llm} on {len(tests)} '{args.test_split}' cases (cached calls cost nothing)", flush=True)
         correct = llm_correct_from_model(cfg, args.slot, llm, tests, target)
-    delta = args.delta if args.delta is not None else float(cfg.distill.get("delta", 0.03))
+    delta = args.delta if args.delta is not None else (cfg.distill.delta if cfg.distill.delta is not None else 0.03)
     plan = plan_forecast(golden, correct, input_field=args.input_field, target_field=target,
                          train_splits=tuple(args.train_split or ("train",)), test_split=args.test_split,
                          delta=delta, repeats=args.repeats, seed=args.seed)

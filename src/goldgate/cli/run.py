@@ -89,7 +89,9 @@ def _report(args: argparse.Namespace) -> int:
         return 0 if summary["status"] == "pass" else 1
     md = render_markdown(summary)
     if args.output:
-        args.output.write_text(md, encoding="utf-8")
+        from goldgate.files import write_atomic
+
+        write_atomic(args.output, md)
     width = shutil.get_terminal_size((120, 24)).columns
     print(md if args.markdown else render_terminal(summary, run_dir=run_dir, width=width), end="")
     return 0 if summary["status"] == "pass" else 1

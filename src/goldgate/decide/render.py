@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from goldgate.decide.splitlog import MAX_DECISIONS
-from goldgate.files import write_atomic
+from goldgate.files import check_output_dir, write_atomic
 
 __all__ = ["money", "plot_candidates", "render_report", "write_decision"]
 
@@ -123,7 +123,7 @@ def render_report(dec: dict[str, Any]) -> str:
 
 def write_decision(out_dir: Path, dec: dict[str, Any]) -> Path:
     """decision.json, decision.md and the chart (PNG + SVG), side by side in `out_dir`."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_output_dir(out_dir)
     plot_candidates(dec["checks"]["candidates"], out_dir / dec["chart"])
     write_atomic(out_dir / dec["report"], render_report(dec))
     path = out_dir / "decision.json"

@@ -19,7 +19,7 @@ from typing import Any
 from goldgate.engine.gates import Gates, evaluate_gates
 from goldgate.engine.stats import clustered_wilson_interval, percentile, wilson_interval
 from goldgate.errors import ResultsError
-from goldgate.files import read_versioned, write_atomic
+from goldgate.files import check_output_dir, read_versioned, write_atomic
 
 __all__ = [
     "SCHEMA",
@@ -175,7 +175,7 @@ def build_summary(
 
 
 def write_run(out_dir: Path, summary: dict[str, Any], records: Iterable[dict[str, Any]]) -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_output_dir(out_dir)
     lines = [json.dumps(r, ensure_ascii=False, sort_keys=True) for r in sorted(
         records, key=lambda r: (r["suite"], r["case_id"], r.get("repeat", 0)))]
     write_atomic(out_dir / "cases.jsonl", "\n".join(lines) + ("\n" if lines else ""))

@@ -84,6 +84,12 @@ class EvalEngine:
     _judged_by: dict[CaseKey, Answers] = field(default_factory=dict)  # where judge answers come in
     stats: dict[str, float] = field(default_factory=lambda: {"llm_calls": 0, "cache_hits": 0, "throttled": 0})
 
+    def __post_init__(self) -> None:
+        from goldgate.judges.config import judge_config
+
+        for name in self.config.judges:
+            judge_config(self.config, name)  # a typo in any judge table stops the run before a call
+
     def golden(self, dataset: str) -> GoldenSet:
         path = resolve_golden_path(dataset, goldens_dir=self.config.path(self.config.goldens), root=self.config.root)
         if path not in self._goldens:
@@ -94,6 +100,8 @@ class EvalEngine:
         """Resolve a declaration into cases and a model; every config or data problem raises here,
         at collection, before any model call."""
         name = spec.name or default_name
+        if spec.problem:
+            raise ConfigError(f"{source or name}: @goldgate.eval on {default_name}: {spec.problem}")
         if name in self._suites:
             existing = self._suites[name]
             if existing.spec is not spec:
@@ -111,8 +119,8 @@ class EvalEngine:
             cand = spec.candidate or self.candidate_overrides.get(spec.model)
             model = model_for_candidate(self.config, spec.model, cand)
             if isinstance(model, LLMModel):
-                fields = set().union(*(c.inputs.keys() for c in cases))
-                model.check_inputs(fields)
+                _check_inputs(model, golden, cases)
+            _check_labels(self.config, spec.model, golden, cases)
         if self.shard is not None:  # after the checks, so every shard reports the same config problems
             cases = self.shard.select(cases, [c.id for c in cases], name)
         judges = [judge_for(self.config, j) for j in spec.judges]
@@ -137,6 +145,8 @@ class EvalEngine:
         llm = [(s, c, r) for s, c, r in todo if isinstance(s.model, LLMModel)]
         local = [(s, c, r) for s, c, r in todo if not isinstance(s.model, LLMModel)]
         if llm:
+            for model in {id(s.model): s.model for s, _, _ in llm}.values():
+                model.preflight()  # type: ignore[union-attr]
             reqs = [s.model.request(c.inputs, r) for s, c, r in llm]  # type: ignore[union-attr]
             followups = _followups(llm, reqs)
             label = "model + judge calls" if followups else "model calls"
@@ -310,6 +320,33 @@ class ResultCollector:
     def summary(self, run_id: str, wall_s: float, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         return build_summary(self.suites, self.records.values(), run_id=run_id, call_stats=self.call_stats,
                              wall_s=wall_s, extra=extra)
+
+
+def _check_inputs(model: LLMModel, golden: GoldenSet, cases: list[Case]) -> None:
+    """Every case has what the prompt needs; the first that does not is named with its line."""
+    first: dict[frozenset[str], Case] = {}
+    for c in cases:
+        first.setdefault(frozenset(c.inputs), c)
+    for fields, c in first.items():
+        try:
+            model.check_inputs(set(fields))
+        except ConfigError as exc:
+            raise ConfigError(f"{golden.path}:{c.line}: case {c.id!r}: {exc}") from None
+
+
+def _check_labels(config: Config, slot_name: str, golden: GoldenSet, cases: list[Case]) -> None:
+    """A label the goldens expect but the slot cannot answer would fail every such case quietly."""
+    slot = config.slot(slot_name)
+    labels = config.labels_for(slot_name) if slot.task == "label" else None
+    if not labels:
+        return
+    allowed = set(labels)
+    for c in cases:
+        want = c.expected.get(slot.output_field)
+        if isinstance(want, str) and want not in allowed:
+            where = f"the labels file {slot.labels}" if isinstance(slot.labels, str) else "its labels"
+            raise ConfigError(f"{golden.path}:{c.line}: case {c.id!r} expects {slot.output_field} {want!r}, "
+                              f"which is not in {where} (slot '{slot_name}', {len(labels)} labels)")
 
 
 def default_run_dir(config: Config, run_id: str) -> Path:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from goldgate.config import DEFAULT_SPLITS
 from goldgate.errors import GoldenFormatError
+from goldgate.goldens.records import check_record, decode_lines, decode_text
 
 __all__ = ["parse_mapping", "read_rows", "rows_to_records"]
 
@@ -33,23 +36,28 @@ def read_rows(source: str) -> Iterator[tuple[int, dict[str, Any]]]:
     path = Path(source)
     if not path.is_file():
         raise GoldenFormatError(f"{source}: file not found")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise GoldenFormatError(f"{source}: cannot read: {exc.strerror}") from None
     if path.suffix.lower() == ".csv":
-        with path.open(encoding="utf-8", newline="") as fh:
-            reader = csv.DictReader(fh)
+        reader = csv.DictReader(io.StringIO(decode_text(path, raw), newline=""))
+        try:
             for row in reader:
                 yield reader.line_num, row
+        except csv.Error as exc:
+            raise GoldenFormatError(f"{path}:{reader.line_num}: invalid CSV: {exc}") from None
     elif path.suffix.lower() in (".jsonl", ".ndjson"):
-        with path.open(encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise GoldenFormatError(f"{path}:{n}: invalid JSON: {exc.msg}") from None
-                if not isinstance(row, dict):
-                    raise GoldenFormatError(f"{path}:{n}: expected a JSON object")
-                yield n, row
+        for n, line in enumerate(decode_lines(path, raw), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise GoldenFormatError(f"{path}:{n}: invalid JSON: {exc.msg}") from None
+            if not isinstance(row, dict):
+                raise GoldenFormatError(f"{path}:{n}: expected a JSON object")
+            yield n, row
     else:
         raise GoldenFormatError(f"{source}: unsupported format (use .csv, .jsonl, or hf:NAME[:SPLIT])")
 
@@ -87,6 +95,7 @@ def rows_to_records(
     id_prefix: str = "",
     provenance: dict[str, Any],
     metadata: dict[str, str] | None = None,
+    splits: Sequence[str] = DEFAULT_SPLITS,
 ) -> list[dict[str, Any]]:
     """Map source rows to golden records. Ids come from `id_column`, else from a content hash
     (stable across re-imports); repeated inputs get `-2`, `-3` suffixes."""
@@ -118,11 +127,13 @@ def rows_to_records(
             if c not in row:
                 raise GoldenFormatError(f"{where}: metadata column {c!r} not found")
             meta[k] = row[c]
-        records.append({
+        rec = {
             "id": rid,
             "inputs": rec_inputs,
             "expected": {k: row[c] for k, c in expected.items()},
             "metadata": meta,
             "provenance": dict(provenance),
-        })
+        }
+        check_record(source, n, rec, splits)
+        records.append(rec)
     return records

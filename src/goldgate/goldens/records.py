@@ -21,7 +21,8 @@ from goldgate.files import write_atomic
 if TYPE_CHECKING:
     import datasets
 
-__all__ = ["Case", "GoldenSet", "load_goldens", "resolve_golden_path", "write_goldens"]
+__all__ = ["Case", "GoldenSet", "check_record", "decode_lines", "decode_text", "load_goldens", "resolve_golden_path",
+           "write_goldens"]
 
 REQUIRED = ("id", "inputs", "expected", "metadata", "provenance")
 PROVENANCE_SOURCES = ("human", "llm", "llm-corrected", "synthetic", "unlabelled")
@@ -99,11 +100,36 @@ def resolve_golden_path(name_or_path: str | os.PathLike[str], *, goldens_dir: Pa
     return goldens_dir / f"{raw}.jsonl"
 
 
-def _fail(path: Path, line: int, reason: str) -> GoldenFormatError:
-    return GoldenFormatError(f"{path}:{line}: {reason}")
+def _fail(where: Path | str, line: int | None, reason: str) -> GoldenFormatError:
+    return GoldenFormatError(f"{where}:{line}: {reason}" if line is not None else f"{where}: {reason}")
 
 
-def _check(path: Path, n: int, rec: Any, splits: frozenset[str]) -> Case:
+def decode_text(path: Path | str, raw: bytes) -> str:
+    """The file as text; a byte that is not UTF-8 is reported as file:line, not a traceback."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise _fail(path, line, f"not UTF-8 (byte 0x{raw[exc.start]:02x} at column {col}); "
+                                "save the file as UTF-8") from None
+
+
+def decode_lines(path: Path | str, raw: bytes) -> list[str]:
+    """The file's lines (split on newlines only: JSON strings may hold other line separators)."""
+    lines = decode_text(path, raw).split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]
+
+
+def check_record(where: Path | str, line: int | None, rec: Any, splits: Sequence[str]) -> Case:
+    """Validate one record; a problem is one `where:line: reason`. The loader, `fmt`, the importer
+    and the writer all use this, so nothing invalid is ever written."""
+    return _check(where, line, rec, frozenset(splits))
+
+
+def _check(path: Path | str, n: int | None, rec: Any, splits: frozenset[str]) -> Case:
     if not isinstance(rec, dict):
         raise _fail(path, n, f"expected a JSON object, got {type(rec).__name__}")
     missing = [k for k in REQUIRED if k not in rec]
@@ -130,7 +156,7 @@ def _check(path: Path, n: int, rec: Any, splits: frozenset[str]) -> Case:
         raise _fail(
             path, n, f"provenance.source must be one of {', '.join(PROVENANCE_SOURCES)} (id {cid!r})"
         )
-    return Case(cid, rec["inputs"], rec["expected"], rec["metadata"], rec["provenance"], n)
+    return Case(cid, rec["inputs"], rec["expected"], rec["metadata"], rec["provenance"], n or 0)
 
 
 def load_goldens(
@@ -151,7 +177,7 @@ def load_goldens(
     cases: list[Case] = []
     seen: dict[str, int] = {}
     prev = ""
-    for n, line in enumerate(raw.decode("utf-8", errors="strict").splitlines(), start=1):
+    for n, line in enumerate(decode_lines(p, raw), start=1):
         if not line.strip():
             raise _fail(p, n, "blank line (one JSON record per line)")
         try:
@@ -166,6 +192,8 @@ def load_goldens(
         seen[case.id] = n
         prev = case.id
         cases.append(case)
+    if not cases:
+        raise GoldenFormatError(f"{p}: no records (an empty golden file)")
     return GoldenSet(name or p.stem, p, tuple(cases), hashlib.sha256(raw).hexdigest())
 
 
@@ -175,10 +203,16 @@ def dumps_record(rec: dict[str, Any]) -> str:
     return json.dumps(ordered, ensure_ascii=False, sort_keys=False, separators=(", ", ": "))
 
 
-def write_goldens(path: str | os.PathLike[str], records: Iterable[dict[str, Any] | Case]) -> Path:
-    """Write records sorted by id, atomically, so a crash never leaves half a file."""
+def write_goldens(path: str | os.PathLike[str], records: Iterable[dict[str, Any] | Case], *,
+                  splits: Sequence[str] = DEFAULT_SPLITS) -> Path:
+    """Validate every record, then write them sorted by id, atomically: a bad record or a crash
+    never leaves the file broken or half written."""
     p = Path(path)
     recs = [r.to_record() if isinstance(r, Case) else r for r in records]
+    allowed = frozenset(splits)
+    for r in recs:
+        rid = r.get("id") if isinstance(r, dict) else None
+        _check(f"{p}: record {rid!r} (not written)", None, r, allowed)
     recs.sort(key=lambda r: r["id"])
     ids = [r["id"] for r in recs]
     if len(set(ids)) != len(ids):

@@ -25,7 +25,7 @@ from goldgate.config import Config
 from goldgate.errors import GoldenFormatError
 from goldgate.files import write_atomic
 from goldgate.judges.config import JudgeConfig, judge_config
-from goldgate.judges.judge import Judge, JudgeItem
+from goldgate.judges.judge import Judge, JudgeItem, Verdict
 from goldgate.judges.record import SCHEMA, CalibrationError, read_record, record_path
 
 __all__ = [
@@ -44,6 +44,9 @@ __all__ = [
 RESAMPLES = 2000
 SEED = 0
 _NORMAL = NormalDist()
+# Above this share of error verdicts the judge is broken, not miscalibrated: its κ would be noise,
+# and writing it would overwrite the record of a judge that worked.
+MAX_JUDGE_ERROR_RATE = 0.2
 
 
 @dataclass(frozen=True)
@@ -305,6 +308,7 @@ def calibrate(
     humans = [it.human for it in items]
     judged = [v.verdict for v in verdicts]
     path = record_path(config, name, j.cfg)
+    _refuse_broken_judge(name, verdicts, path)
     previous = read_record(path)
     fp = j.fingerprint()
     baseline, accepted = _references(
@@ -337,6 +341,19 @@ def calibrate(
     }
     _write_json(path, record)
     return record, path
+
+
+def _refuse_broken_judge(name: str, verdicts: Sequence[Verdict], path: Path) -> None:
+    errors = [v for v in verdicts if v.verdict == "error"]
+    if len(errors) <= MAX_JUDGE_ERROR_RATE * len(verdicts):
+        return
+    failed = [v for v in errors if v.rationale.startswith("judge call failed")]
+    what = ("the judge's calls failed" if len(failed) * 2 > len(errors)
+            else "the judge's answers could not be parsed")
+    raise CalibrationError(
+        f"judge '{name}': {what} ({len(errors)} of {len(verdicts)}; e.g. {errors[0].rationale[:160]}); "
+        f"{path} was not changed"
+    )
 
 
 def _rel(path: Path, root: Path) -> str:

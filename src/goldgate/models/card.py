@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from goldgate.errors import GoldgateError
-from goldgate.files import read_versioned
+from goldgate.files import read_versioned, write_atomic
 
 __all__ = ["CARD_SCHEMA", "HASHES_FILE", "CardError", "read_card", "read_train_hashes", "write_card"]
 
@@ -32,9 +32,9 @@ def write_card(out_dir: Path, card: dict[str, Any], train_hashes: list[tuple[str
     body = "".join(f"{h}\t{rid}\n" for rid, h in sorted(train_hashes))
     card = {"schema": CARD_SCHEMA, **card, "train_hashes_file": HASHES_FILE,
             "train_hashes_sha256": hashlib.sha256(body.encode("utf-8")).hexdigest()}
-    (out_dir / HASHES_FILE).write_text(body, encoding="utf-8")
-    (out_dir / "card.json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    (out_dir / "model_card.md").write_text(render_card(card), encoding="utf-8")
+    write_atomic(out_dir / HASHES_FILE, body)
+    write_atomic(out_dir / "card.json", json.dumps(card, indent=2, sort_keys=True) + "\n")
+    write_atomic(out_dir / "model_card.md", render_card(card))
     return card
 
 

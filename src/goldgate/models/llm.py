@@ -45,6 +45,7 @@ class LLMModel:
         if slot.task == "label" and not labels:
             raise ConfigError(f"candidate '{name}': a label task needs `labels` on its slot")
         self._api_base = expand_env(cand.api_base) if cand.api_base else None
+        self._checked = False
 
     def fingerprint(self) -> dict[str, Any]:
         return {
@@ -55,6 +56,15 @@ class LLMModel:
             "prompt": str(self.cand.prompt),
             "prompt_sha256": self.template.sha256,
         }
+
+    def preflight(self) -> None:
+        """Before the first call: the key variable is set and the endpoint answers (once)."""
+        if not self._checked:
+            from goldgate.calls.preflight import check_endpoint
+
+            check_endpoint(f"[tool.goldgate.candidates.{self.name}]", api_base=self._api_base,
+                           api_key_env=self.cand.api_key_env)
+            self._checked = True
 
     def check_inputs(self, fields: set[str]) -> None:
         self.template.check(fields | {"labels"})
@@ -103,6 +113,7 @@ class LLMModel:
     def predict_many(self, batch: Sequence[dict[str, Any]]) -> list[Prediction]:
         from goldgate.calls.runner import run_calls
 
+        self.preflight()
         reqs = [self.request(x) for x in batch]
         results, _ = run_calls(reqs, runner_settings(self.config, progress=len(reqs) > 50))
         return [self.parse(results[r.key]) for r in reqs]
@@ -125,7 +136,7 @@ class LLMModel:
         settings = BatchSettings(
             cache_path=cache, state_dir=cache.parent / "batches", progress=progress,
             pricing=batch_pricing(reqs[0], (self.cand.batch_input_cost_per_token, self.cand.batch_output_cost_per_token)),
-            poll_s=float(self.config.distill.get("batch_poll_s", 30.0)),
+            poll_s=self.config.distill.batch_poll_s or 30.0,
         )
         results, run = run_batch(reqs, settings)
         if stats is not None:

@@ -50,6 +50,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    out = config.getoption("goldgate_out")
+    if out and not hasattr(config, "workerinput"):
+        from goldgate.files import check_output_dir
+
+        try:
+            check_output_dir(Path(out), create=False)  # before the run, not after its calls were paid for
+        except GoldgateError as exc:
+            raise pytest.UsageError(f"goldgate: --goldgate-out: {exc}") from None
     state = GoldgateSession(config)
     config.stash[STATE_KEY] = state
     config.pluginmanager.register(state, "goldgate-session")
@@ -122,6 +130,7 @@ class GoldgateSession:
         self._groups: dict[str, list[pytest.Item]] | None = None
         self._case_failures = 0
         self._collect_errors: list[str] = []
+        self._fatal: str | None = None  # a config problem met in a test body: it stops the run
         self._started = time.perf_counter()
         self.summary: dict[str, Any] | None = None
         self.shard: Any = None
@@ -139,7 +148,10 @@ class GoldgateSession:
         if self._project_checked is None:
             from goldgate.project import find_pyproject
 
-            self._project_checked = find_pyproject(Path(self.config.rootpath)) is not None
+            try:
+                self._project_checked = find_pyproject(Path(self.config.rootpath)) is not None
+            except GoldgateError:
+                self._project_checked = True  # a broken one: reported as one line at collection
         return self._project_checked
 
     @property
@@ -308,6 +320,8 @@ class GoldgateSession:
         except BaseException:  # -x, Ctrl-C: the calls nobody will look at are not worth paying for
             if self._engine is not None:
                 self._engine.abort()
+            if self._fatal is not None:
+                raise pytest.UsageError(self._fatal) from None
             raise
         if self._engine is not None:
             try:
@@ -347,6 +361,11 @@ class GoldgateSession:
         """A case failure the gates may accept gets a one-line report: rendering thousands of
         assertion tracebacks would cost more than the eval itself."""
         exc = call.excinfo
+        if (exc is not None and self._fatal is None and item.stash.get(SUITE_KEY, None) is not None
+                and exc.errisinstance(GoldgateError) and not exc.errisinstance(ModelCallError)):
+            # The same config mistake would fail every case: stop at the first, with one line.
+            self._fatal = f"goldgate: {exc.value}"
+            item.session.shouldstop = self._fatal
         if (self.strict or exc is None or item.stash.get(SUITE_KEY, None) is None
                 or exc.errisinstance((pytest.skip.Exception, pytest.xfail.Exception))):
             return None

@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import os
 import re
 import signal
 import sys
@@ -32,6 +33,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from goldgate.errors import ConfigError
 from goldgate.sim.answers import AnswerKey, candidates, garble, is_text, norm, uniforms
 from goldgate.sim.settings import SimSettings
 
@@ -355,7 +357,14 @@ async def running(settings: SimSettings) -> AsyncIterator[str]:
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.host, settings.port, backlog=2048)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            raise ConfigError(
+                f"sim: cannot listen on {settings.host}:{settings.port} "
+                f"({os.strerror(exc.errno).lower() if exc.errno else exc}); "
+                "pick another --port, or 0 for a free one"
+            ) from None
         port = runner.addresses[0][1]
         yield f"http://{settings.host}:{port}/v1"
     finally:

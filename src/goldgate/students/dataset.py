@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from goldgate.errors import GoldgateError
+from goldgate.files import write_atomic
 from goldgate.goldens.records import Case, GoldenSet
 
 if TYPE_CHECKING:
@@ -108,9 +109,7 @@ class TrainingSet:
         return sorted({e.hash for e in self.examples})
 
     def write_jsonl(self, path: Path) -> None:
-        with path.open("w", encoding="utf-8") as fh:
-            for e in self.examples:
-                fh.write(json.dumps(asdict(e), ensure_ascii=False) + "\n")
+        write_atomic(path, (json.dumps(asdict(e), ensure_ascii=False) + "\n" for e in self.examples))
 
 
 def find_overlaps(train: Iterable[tuple[str, str]], test_cases: Sequence[Case], input_field: str) -> list[Overlap]:

@@ -148,6 +148,19 @@ def _train(spec: DistillSpec, ts: TrainingSet, labels: list[str] | None, out: Pa
     return train_lora_causal(spec.base, ts, out, seed=spec.seed, progress=spec.progress, **spec.hyper)
 
 
+def _check_splits(config: Config, golden: GoldenSet, spec: DistillSpec) -> None:
+    """Each named split exists in the config and has cases, so a typo is named, not "no records"."""
+    named = [("--train-split", s) for s in spec.train_splits] + [("--test-split", spec.test_split)]
+    named += [("--pool-split", spec.pool_split)] if spec.pool_split else []
+    present = {c.split for c in golden}
+    for flag, split in named:
+        if split not in config.splits:
+            raise ConfigError(f"{flag} {split!r}: unknown split (allowed: {', '.join(config.splits)})")
+        if split not in present:
+            raise ConfigError(f"{flag} {split!r}: {golden.path} has no cases in this split "
+                              f"(it has: {', '.join(sorted(present))})")
+
+
 def distill(config: Config, golden: GoldenSet, spec: DistillSpec) -> DistillResult:
     """Build the leak-free training set, train, measure speed, and write the artifact with its card."""
     from goldgate.models.load import model_for_candidate
@@ -157,6 +170,7 @@ def distill(config: Config, golden: GoldenSet, spec: DistillSpec) -> DistillResu
         raise GoldgateError(f"unknown student kind '{spec.kind}' (one of {', '.join(KIND_TYPES)})")
     slot = config.slot(spec.slot)
     labels = config.labels_for(spec.slot)
+    _check_splits(config, golden, spec)
     examples = golden_examples(golden, input_field=spec.input_field, target_field=slot.output_field,
                                train_splits=spec.train_splits, human_size=spec.human_size,
                                llm_weight=spec.llm_weight, seed=spec.seed)
