@@ -108,7 +108,7 @@ def test_encoder_student_trains_exports_onnx_and_serves(tmp_path: Path) -> None:
     res = subprocess.run(
         [sys.executable, "-m", "goldgate", "distill", "--slot", "router", "--candidate", "student-enc",
          "--goldens", "tiny", "--kind", "encoder", "--base", str(base), "--out", "artifacts/enc", "--C", "100"],
-        cwd=proj, env=ENV, capture_output=True, text=True, timeout=300, check=False)
+        cwd=proj, env=ENV, capture_output=True, text=True, timeout=900, check=False)
     assert res.returncode == 0, res.stderr
     assert "trained encoder in" in res.stdout
     art = proj / "artifacts" / "enc"

@@ -145,7 +145,7 @@ def gather(config: Config, *, slot: str, suite: str | None, current: str, propos
         },
         "training_counts": card["data"].get("counts"),
     }
-    proposed_config = {k: v for k, v in cand.model_dump(exclude_none=True).items() if v not in ({}, None)}
+    proposed_config = {k: v for k, v in cand.model_dump(exclude_none=True, exclude_unset=True).items() if v not in ({}, None)}
     return DecisionInputs(
         slot=slot, current=current, proposed=proposed, proposed_config=proposed_config, pairs=pairs,
         llm=llm_point, student=student_point, llm_cost=llm_price, student_cost=student_price, cost=settings,
