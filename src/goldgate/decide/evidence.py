@@ -173,7 +173,9 @@ def gather(config: Config, *, slot: str, suite: str | None, current: str, propos
         },
         "training_counts": card["data"].get("counts"),
     }
-    proposed_config = {k: v for k, v in cand.model_dump(exclude_unset=True, exclude_none=True).items() if v not in ({}, None)}
+    # Only the keys the candidate's config sets: a new optional key must not appear in swap PRs.
+    written = cand.model_dump(exclude_none=True, exclude_unset=True)
+    proposed_config = {k: v for k, v in written.items() if v not in ({}, None)}
     log = _split_log(config, llm_side)
     return DecisionInputs(
         slot=slot, current=current, proposed=proposed, proposed_config=proposed_config, pairs=pairs,
