@@ -57,7 +57,7 @@ def _verdict(verdict: str) -> str:
 
 
 def compare_section(cmp: Any) -> str:
-    """Base vs head side by side per suite, McNemar's paired test, and the flipped cases."""
+    """Base vs head side by side per suite, the paired test (`decide.compare`), and the flipped cases."""
     rows, flips = [], []
     for s in cmp.suites:
         lo, hi = s.delta_ci
@@ -77,10 +77,10 @@ def compare_section(cmp: Any) -> str:
                      + _flips(f"{s.name}: fixes (base failed, head passes)", s.fixes))
     return (f'<h2 id="compare">Head vs base: <span class="badge {_verdict(cmp.verdict)}">'
             f'{e(cmp.verdict)}</span></h2><p class="muted">base <code>{e(cmp.base_run)}</code> → head '
-            f'<code>{e(cmp.head_run)}</code>; paired on the cases both runs share (McNemar exact test, Newcombe '
-            'interval on the pass-rate difference).</p><table id="compare-table"><thead><tr><th>suite</th>'
+            f'<code>{e(cmp.head_run)}</code>; paired on the cases both runs share ({e(cmp.suites[0].method if cmp.suites else "")}; '
+            'overall verdict Holm-corrected across suites).</p><table id="compare-table"><thead><tr><th>suite</th>'
             '<th class="num">base</th><th class="num">head</th><th class="num">Δ pass rate [95% CI]</th>'
-            '<th class="num">McNemar p</th><th>verdict</th><th class="num">regressed / fixed</th>'
+            '<th class="num">p</th><th>verdict</th><th class="num">regressed / fixed</th>'
             '<th class="num">$ / 1k cases</th><th class="num">p95 ms</th><th>changed</th></tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table>{"".join(flips)}')
 
