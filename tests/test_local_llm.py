@@ -69,6 +69,8 @@ prompt = "router.md"
 api_base = "http://127.0.0.1:{port}/v1"
 params = {{ temperature = 0, max_tokens = 32 }}
 constrain_labels = true
+input_cost_per_token = 0
+output_cost_per_token = 0
 """)
         from goldgate.config import load_config
         from goldgate.models.load import model_for_candidate
