@@ -38,17 +38,21 @@ def test_bad_shard_spec_is_one_line(text: str) -> None:
 
 
 DEMO_CASES = 480
+TEXT_CASES = 120
 
 
 def _demo_project(root: Path) -> Path:
-    """The repository's own project (config, prompts, judge, both suites), on the first
-    DEMO_CASES test cases of its goldens so five runs fit in a test."""
+    """The repository's own project (config, prompts, judges, its four suites), on the first
+    DEMO_CASES / TEXT_CASES test cases of its goldens so five runs fit in a test."""
     root.mkdir()
     shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
     shutil.copytree(REPO / "evals", root / "evals", ignore=shutil.ignore_patterns("__pycache__"))
     golden = root / "evals" / "goldens" / "banking77.jsonl"
     tests = [line for line in golden.read_text().splitlines() if json.loads(line)["metadata"]["split"] == "test"]
     golden.write_text("\n".join(tests[:DEMO_CASES]) + "\n")
+    answers = root / "evals" / "goldens" / "truthfulqa.jsonl"  # the free-text suites, sampled the same way
+    questions = [line for line in answers.read_text().splitlines() if json.loads(line)["metadata"]["split"] == "test"]
+    answers.write_text("\n".join(questions[:TEXT_CASES]) + "\n")
     return root
 
 
@@ -89,7 +93,7 @@ def test_four_shards_of_the_demo_merge_into_the_unsharded_run(tmp_path: Path, mo
     result = summary_of(tmp_path / "merged")
     assert merged.returncode == full.returncode, merged.stdout + merged.stderr
     assert _comparable(result) == _comparable(unsharded)
-    assert result["suites"][0]["n"] == DEMO_CASES and len(result["suites"]) == 2
+    assert result["suites"][0]["n"] == DEMO_CASES and len(result["suites"]) == 4  # banking77 x2, truthfulqa x2
     sizes = [summary_of(Path(s))["totals"]["cases"] for s in shards]
     assert max(sizes) - min(sizes) <= 4 and sum(sizes) == unsharded["totals"]["cases"]
     assert result["merged"]["count"] == 4 and [s["index"] for s in result["merged"]["shards"]] == [1, 2, 3, 4]

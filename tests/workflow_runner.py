@@ -16,7 +16,11 @@ Local equivalents, one per action or command the workflows use (anything else fa
   which is what an editable install of the checkout gives them: the checkout's goldgate.
 - `actions/cache`, `actions/cache/restore`: a folder per key under `Runner.cache_dir` (exact key, else
   the newest key starting with a `restore-keys` prefix); `actions/cache` saves after a successful job.
-- `actions/upload-artifact`: a copy under `Runner.artifacts_dir/<name>/`.
+- `actions/upload-artifact`: a copy under `Runner.artifacts_dir/<name>/`; `actions/download-artifact`:
+  this run's artifacts matching `with.name` or `with.pattern`, each into `with.path/<name>/`.
+- `strategy.matrix` (one or more keys, lists or `fromJSON(...)`): one job instance per combination,
+  one after another, with the `matrix` context; the job fails when any instance does. Job `outputs:`
+  are evaluated after the steps and reach later jobs as `needs.<job>.outputs`.
 - `actions/create-github-app-token`: checks `client-id` and `private-key` are set and outputs
   `Scenario.app_token` (a token the stand-in knows).
 - `gh release create`: a `gh` on PATH that creates the release through the stand-in's REST API.
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -49,7 +54,8 @@ import yaml
 VENV_BIN = Path(sys.executable).parent
 STATUS_FUNCS = ("always(", "success(", "failure(", "cancelled(")
 ACTIONS = ("actions/checkout", "actions/setup-python", "actions/cache", "actions/cache/restore",
-           "actions/upload-artifact", "actions/create-github-app-token")  # each has a local equivalent below
+           "actions/upload-artifact", "actions/download-artifact",
+           "actions/create-github-app-token")  # each has a local equivalent below
 
 
 class Untranslatable(Exception):
@@ -96,6 +102,7 @@ class JobResult:
     steps: list[StepResult]
     summary: str
     workspace: Path
+    outputs: dict[str, str] = field(default_factory=dict)
 
     def step(self, name: str) -> StepResult:
         for s in self.steps:
@@ -289,8 +296,38 @@ class Runner:
                 raise Untranslatable(f"{workflow.name}: jobs {sorted(pending)} wait on unknown needs")
             for name in ready:
                 job = pending.pop(name)
-                results[name] = self._job(workflow, wf, name, job, scenario, results)
+                results[name] = self._matrix(workflow, wf, name, job, scenario, results)
         return results
+
+    def _matrix(self, workflow: Path, wf: dict[str, Any], name: str, job: dict[str, Any], sc: Scenario,
+                done: dict[str, JobResult]) -> JobResult:
+        """One job, or one instance per matrix combination (run in turn); the last instance's
+        workspace and outputs stand for the job, and any failed instance fails it."""
+        strategy = job.get("strategy")
+        if strategy is None:
+            return self._job(workflow, wf, name, job, sc, done, {})
+        for key in strategy:
+            if key not in ("matrix", "fail-fast", "max-parallel"):
+                raise Untranslatable(f"{workflow.name}: job {name}: strategy.{key} is not translated")
+        needs = {d: {"result": done[d].result, "outputs": done[d].outputs} for d in _list(job.get("needs"))}
+        ctx = {"needs": needs, "inputs": sc.inputs, "vars": sc.vars, "github": {"event": sc.event}}
+        axes: list[tuple[str, list[Any]]] = []
+        for key, values in strategy["matrix"].items():
+            if key in ("include", "exclude"):
+                raise Untranslatable(f"{workflow.name}: job {name}: strategy.matrix.{key} is not translated")
+            if isinstance(values, str):
+                m = re.fullmatch(r"\$\{\{(.*)\}\}", values.strip(), re.DOTALL)
+                values = Expr(m.group(1) if m else values, ctx, {"fromJSON": json.loads}).value()
+            if not isinstance(values, list) or not values:
+                raise Untranslatable(f"{workflow.name}: job {name}: strategy.matrix.{key} is not a list: {values!r}")
+            axes.append((key, values))
+        runs = [dict(zip([k for k, _ in axes], combo)) for combo in itertools.product(*(v for _, v in axes))]
+        instances = [self._job(workflow, wf, f"{name}-{i + 1}", job, sc, done, matrix)
+                     for i, matrix in enumerate(runs)]
+        result = "failure" if any(r.result == "failure" for r in instances) else instances[-1].result
+        last = instances[-1]
+        return JobResult(name, result, [s for r in instances for s in r.steps], "".join(r.summary for r in instances),
+                         last.workspace, last.outputs)
 
     def _check_trigger(self, wf_name: str, on: dict[str, Any], sc: Scenario) -> None:
         if sc.event_name not in on:
@@ -307,15 +344,15 @@ class Runner:
 
     # -- one job --
     def _job(self, workflow: Path, wf: dict[str, Any], name: str, job: dict[str, Any], sc: Scenario,
-             done: dict[str, JobResult]) -> JobResult:
+             done: dict[str, JobResult], matrix: dict[str, Any]) -> JobResult:
         root = self.work / f"run{self.runs}-{name}"
         workspace, temp = root / "workspace", root / "temp"
         workspace.mkdir(parents=True)
         temp.mkdir()
-        for key in ("services", "container", "strategy", "uses"):
+        for key in ("services", "container", "uses"):
             if key in job:
                 raise Untranslatable(f"{workflow.name}: job {name}: '{key}' is not translated")
-        needs = {d: {"result": done[d].result, "outputs": {}} for d in _list(job.get("needs"))}
+        needs = {d: {"result": done[d].result, "outputs": done[d].outputs} for d in _list(job.get("needs"))}
         perms = job.get("permissions", wf.get("permissions", {}))
         writes = isinstance(perms, dict) and "write" in perms.values() or perms == "write-all"
         event_path = temp / "event.json"
@@ -324,12 +361,12 @@ class Runner:
                   "ref_name": sc.ref.rsplit("/", 1)[-1] if sc.ref.startswith("refs/tags/") else
                   sc.ref.removeprefix("refs/heads/"),
                   "repository": sc.repository, "repository_owner": sc.repository.split("/")[0],
-                  "workspace": str(workspace), "run_id": sc.run_id, "workflow": wf.get("name", workflow.name),
+                  "workspace": str(workspace), "run_id": sc.run_id, "run_attempt": "1", "workflow": wf.get("name", workflow.name),
                   "token": sc.tokens.get("write" if writes else "read", ""), "server_url": "https://github.com",
                   "api_url": sc.api_url}
         ctx: dict[str, Any] = {"github": github, "inputs": sc.inputs, "vars": sc.vars, "secrets": sc.secrets,
                                "runner": {"os": "Linux", "temp": str(temp), "arch": "X64"}, "needs": needs,
-                               "steps": {}, "env": {}}
+                               "steps": {}, "env": {}, "matrix": matrix}
         state = {"failed": False}
         funcs = {"always": lambda: True, "success": lambda: not state["failed"],
                  "failure": lambda: state["failed"], "cancelled": lambda: False,
@@ -337,7 +374,8 @@ class Runner:
                  "endsWith": lambda a, b: to_str(a).lower().endswith(to_str(b).lower()),
                  "contains": lambda a, b: (to_str(b).lower() in to_str(a).lower()) if not isinstance(a, list)
                  else any(_eq(x, b) for x in a),
-                 "hashFiles": lambda *pats: _hash_files(workspace, pats)}
+                 "hashFiles": lambda *pats: _hash_files(workspace, pats), "fromJSON": json.loads,
+                 "toJSON": json.dumps}
         where = f"{workflow.name}: job {name}"
 
         def ev(text: Any) -> Any:
@@ -449,7 +487,9 @@ class Runner:
                 if not dest.exists() and (workspace / path).exists():
                     dest.mkdir(parents=True)
                     _copy(workspace / path, dest / path)
-        return JobResult(name, "failure" if state["failed"] else "success", steps, "".join(summary), workspace)
+        outputs = {k: interp(v, f"outputs.{k}") for k, v in (job.get("outputs") or {}).items()}
+        return JobResult(name, "failure" if state["failed"] else "success", steps, "".join(summary), workspace,
+                         outputs)
 
     def _bash(self, script: str, cwd: Path, env: dict[str, str], pgroups: list[int]) -> tuple[bool, str]:
         proc = subprocess.Popen(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=cwd,
@@ -510,6 +550,16 @@ class Runner:
             hidden = with_.get("include-hidden-files", "false") == "true"
             _copy(src, dest if src.is_dir() else dest / src.name, hidden=hidden)  # a folder's contents
             return True, f"[runner] artifact {with_['name']} → {dest}", {}
+        if action == "actions/download-artifact":
+            run_dir = self.artifacts_dir / f"run{self.runs}"
+            wanted = with_.get("pattern") or with_.get("name") or "*"
+            found = sorted(p for p in run_dir.glob("*") if fnmatch.fnmatch(p.name, wanted)) if run_dir.exists() else []
+            if not found:
+                return False, f"[runner] no artifact matches {wanted!r} in this run", {}
+            dest = workspace / with_.get("path", ".")
+            for art in found:
+                _copy(art, dest / art.name if len(found) > 1 or "pattern" in with_ else dest)
+            return True, f"[runner] downloaded {[a.name for a in found]} → {dest}", {}
         # actions/create-github-app-token
         if not with_.get("client-id") or not with_.get("private-key"):
             return False, "[runner] create-github-app-token: client-id and private-key are required", {}

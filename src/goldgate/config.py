@@ -79,7 +79,7 @@ class DistillConfig(TrainSettings):
     """Project-wide distillation defaults, plus the swap rule's settings for `goldgate decide`."""
 
     push_to_hub: str | None = None
-    delta: float | None = Field(default=None, gt=0, lt=1)
+    delta: float | None = Field(default=None, ge=0, lt=1)
     max_cost_ratio: float | None = Field(default=None, gt=0)
     min_class_cases: int | None = Field(default=None, ge=1)
     alpha: float | None = Field(default=None, gt=0, lt=1)
