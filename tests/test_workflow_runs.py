@@ -111,7 +111,8 @@ def ok(job: JobResult) -> JobResult:
 
 
 def test_pull_request_that_changes_a_prompt(gh: GitHubStandIn, tmp_path: Path) -> None:
-    """evals.yml: base and head runs, one sticky comment (edited on the next push), a step summary."""
+    """evals.yml on two shards: each shard runs base and head on its slice, the gate job merges them,
+    posts one sticky comment (edited on the next push) and a step summary."""
     base = gh.git.ref("main")
     prompt = (REPO / "evals/prompts/router.md").read_text(encoding="utf-8")
     head = commit(gh, tmp_path, "reword-prompt", {"evals/prompts/router.md": prompt + "\nAnswer with the label only.\n"},
@@ -119,32 +120,35 @@ def test_pull_request_that_changes_a_prompt(gh: GitHubStandIn, tmp_path: Path) -
     number = gh.open_pull("reword-prompt", title="reword the router prompt")
     runner = Runner(tmp_path / "runner")
 
-    def push_event(sha: str, run_id: str) -> JobResult:
+    def push_event(sha: str, run_id: str) -> dict[str, JobResult]:
         event = {"number": number, "pull_request": {
             "number": number, "base": {"sha": base, "ref": "main", "repo": {"full_name": gh.full_name}},
             "head": {"sha": sha, "ref": "reword-prompt", "repo": {"full_name": gh.full_name}}}}
         jobs = runner.run(WORKFLOWS / "evals.yml", scenario(
             gh, event_name="pull_request", event=event, sha=sha, ref=f"refs/pull/{number}/merge", run_id=run_id,
-            changed_files=["evals/prompts/router.md"]))
-        return ok(jobs["evals"])
+            changed_files=["evals/prompts/router.md"], vars={"GOLDGATE_EVALS_SHARDS": "2"}))
+        return {name: ok(jobs[name]) for name in ("plan", "evals", "gate")}
 
     first = push_event(head, "101")
-    assert first.step("Evals on base").outcome == "success" and first.step("Evals on head").outcome == "success"
+    shards, gate = first["evals"], first["gate"]
+    assert [s.outcome for s in shards.steps if s.name.startswith("Evals on")] == ["success"] * 4  # 2 shards x 2 sides
     for side in ("base", "head"):
-        assert (first.workspace / f".goldgate/ci-runs/{side}/summary.json").is_file()
-    assert "prompt" in first.summary.lower() and "|" in first.summary  # the comparison table, fingerprints
+        merged = json.loads((gate.workspace / f".goldgate/ci-runs/{side}/summary.json").read_text())
+        assert merged["merged"]["count"] == 2
+    assert "prompt" in gate.summary.lower() and "|" in gate.summary  # the comparison table, fingerprints
     comments = [c for c in gh.issue_comments(number) if c.user == gh.bot]
     assert len(comments) == 1 and comments[0].body.startswith("<!-- goldgate:evals -->")
-    assert "created comment" in first.step("Sticky PR comment").log
+    assert "created comment" in gate.step("Sticky PR comment").log
     assert (runner.artifacts_dir / "run1/goldgate-runs").is_dir()
+    assert (runner.artifacts_dir / "run1/goldgate-shard-2").is_dir()
 
     second_head = commit(gh, tmp_path, "reword-prompt", {"evals/prompts/router.md": prompt + "\nReply with one label.\n"},
                          "router: reply with one label", start="reword-prompt")
     second = push_event(second_head, "102")
-    assert "cache restored from goldgate-cache-Linux-101" in second.step("Restore the call cache").log
+    assert "cache restored from goldgate-cache-Linux-shard1of2-101" in second["evals"].step("Restore the call cache").log
     comments = [c for c in gh.issue_comments(number) if c.user == gh.bot]
     assert len(comments) == 1, "the sticky comment is edited, never duplicated"
-    assert "updated comment" in second.step("Sticky PR comment").log
+    assert "updated comment" in second["gate"].step("Sticky PR comment").log
     assert ("PATCH", f"/api/v3/repos/{gh.full_name}/issues/comments/{comments[0].id}") in gh.requests
 
 

@@ -532,10 +532,14 @@ class Runner:
             key, path = with_["key"], with_["path"]
             prefixes = [p.strip() for p in with_.get("restore-keys", "").splitlines() if p.strip()]
             hit = self.cache_dir / _safe(key)
-            if not hit.exists():
-                older = sorted((p for p in self.cache_dir.glob("*") if any(p.name.startswith(_safe(x)) for x in prefixes)),
-                               key=lambda p: p.stat().st_mtime_ns) if self.cache_dir.exists() else []
-                hit = older[-1] if older else None
+            if not hit.exists():  # as GitHub: the restore-keys in order, the newest match of the first that has one
+                hit = None
+                for prefix in prefixes:
+                    older = sorted((p for p in self.cache_dir.glob("*") if p.name.startswith(_safe(prefix))),
+                                   key=lambda p: p.stat().st_mtime_ns) if self.cache_dir.exists() else []
+                    if older:
+                        hit = older[-1]
+                        break
             if hit is not None and (hit / path).exists():
                 _copy(hit / path, workspace / path)
             if action == "actions/cache":
