@@ -6,6 +6,7 @@ import json
 import math
 import random
 from itertools import pairwise
+from pathlib import Path
 from statistics import NormalDist
 
 import pytest
@@ -248,3 +249,28 @@ def test_each_decision_on_a_test_split_spends_alpha_and_a_limit_asks_for_a_fresh
     assert over["decision"] == "keep" and over["refused"]
     assert over["reasons"][0].startswith(f"refusing to decide: {MAX_DECISIONS} decisions were already made on this "
                                          "test split (evals/decisions/b.test.jsonl)")
+
+
+def test_the_same_comparison_again_spends_no_more_alpha(tmp_path: Path) -> None:
+    """A re-run from the cache (same student, same paired outcomes) is the same test; a new student's
+    comparison is the next decision on the split."""
+    from goldgate.decide.splitlog import SplitLog, comparison_key
+
+    log = SplitLog(tmp_path / "decisions" / "b.test.jsonl")
+    outcomes = [(f"c{i}", i % 3 != 0, i % 4 != 0) for i in range(40)]
+    first = comparison_key("router", "llm", "student", "sha-a", outcomes)
+    assert first == comparison_key("router", "llm", "student", "sha-a", list(reversed(outcomes)))
+
+    def dec(key: str) -> dict:
+        return {"created": "t", "slot": "router", "current": "llm", "proposed": "student", "decision": "swap",
+                "checks": {"b_noninferiority": {"n": 40, "alpha": 0.03, "lower_bound": 0.0, "difference": 0.0,
+                                                "comparison_key": key}}}
+
+    assert log.prior(first) == 0
+    log.record(dec(first))
+    log.record(dec(first))
+    assert len(log.entries()) == 1 and log.prior(first) == 0
+    retrained = comparison_key("router", "llm", "student", "sha-b", outcomes)
+    assert retrained != first and log.prior(retrained) == 1
+    log.record(dec(retrained))
+    assert [e["key"] for e in log.entries()] == [first, retrained]

@@ -117,6 +117,7 @@ class DecisionInputs:
     excluded_cases: int = 0
     max_error_rate: float = 0.05
     prior_decisions: int = 0
+    comparison_key: str = ""
     split_log: str = "no decision log"
     split_log_path: Path | None = None
     delta: float = 0.03
@@ -163,7 +164,8 @@ def decide(inp: DecisionInputs) -> dict[str, Any]:
             f"({inp.split_log}); each one spends α, so use a fresh test split (a new split name, or a reviewed "
             f"reset of the log)")
     b = noninferiority(inp.pairs, inp.delta, spent_alpha(SPLIT_ALPHA, k))
-    b.update(decision_number=k, prior_decisions=inp.prior_decisions, split_log=inp.split_log)
+    b.update(decision_number=k, prior_decisions=inp.prior_decisions, split_log=inp.split_log,
+             comparison_key=inp.comparison_key)
     level = f"one-sided lower bound at α = {b['alpha']:.4f} (decision {k} on this test split)"
     b["pass"] = verdict(
         b["non_inferior"],

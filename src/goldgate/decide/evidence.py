@@ -16,7 +16,7 @@ from goldgate.decide.decision import (
     ErrorCounts,
     Pair,
 )
-from goldgate.decide.splitlog import SplitLog
+from goldgate.decide.splitlog import SplitLog, comparison_key
 from goldgate.engine.results import error_kind, load_cases, load_run
 from goldgate.engine.stats import percentile
 from goldgate.goldens.records import load_goldens
@@ -177,6 +177,8 @@ def gather(config: Config, *, slot: str, suite: str | None, current: str, propos
     written = cand.model_dump(exclude_none=True, exclude_unset=True)
     proposed_config = {k: v for k, v in written.items() if v not in ({}, None)}
     log = _split_log(config, llm_side)
+    key = comparison_key(slot, current, proposed, card["data"].get("training_sha256"),
+                         [(p.case_id, p.llm_ok, p.student_ok) for p in pairs])
     return DecisionInputs(
         slot=slot, current=current, proposed=proposed, proposed_config=proposed_config, pairs=pairs,
         llm=llm_point, student=student_point, llm_cost=llm_price, student_cost=student_price, cost=settings,
@@ -185,7 +187,7 @@ def gather(config: Config, *, slot: str, suite: str | None, current: str, propos
                  "method": "sha256 of NFKC + casefold + punctuation-collapsed input text"},
         llm_errors=llm_side.errors(), student_errors=student_side.errors(), excluded_cases=excluded,
         max_error_rate=max_error_rate if max_error_rate is not None else _error_gate(llm_side),
-        prior_decisions=len(log.entries()), split_log=str(_rel(log.path, config.root)), split_log_path=log.path,
+        prior_decisions=log.prior(key), comparison_key=key, split_log=str(_rel(log.path, config.root)), split_log_path=log.path,
         delta=delta, max_cost_ratio=max_cost_ratio, min_class_cases=min_class_cases, alpha=alpha,
         others=extra, evidence=evidence,
     )

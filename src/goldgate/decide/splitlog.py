@@ -5,10 +5,13 @@ at a false swap: k decisions at α each allow up to 1 − (1 − α)^k. So the k
 tests non-inferiority at α_k = α · 6 / (π² k²), which sums to α over any number of decisions: the
 chance of any false swap on the split stays ≤ α. Power falls with k, and after `MAX_DECISIONS` the
 rule refuses and asks for a fresh test split (a new split name, or a reviewed reset of the log).
+Running the very same comparison again (same student, same paired outcomes: a re-run from the
+cache) is the same test, not a new one: it keeps its number and spends nothing more.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -17,7 +20,7 @@ from typing import Any
 
 from goldgate.files import write_atomic
 
-__all__ = ["FIRST_ALPHA", "MAX_DECISIONS", "SPLIT_ALPHA", "SplitLog", "spent_alpha"]
+__all__ = ["FIRST_ALPHA", "MAX_DECISIONS", "SPLIT_ALPHA", "SplitLog", "comparison_key", "spent_alpha"]
 
 MAX_DECISIONS = 5
 SPLIT_ALPHA = 0.05  # the chance of any false swap over all the decisions made on one test split
@@ -29,6 +32,14 @@ def spent_alpha(alpha: float, k: int) -> float:
 
 
 FIRST_ALPHA = spent_alpha(SPLIT_ALPHA, 1)  # 0.0304: the level of (b) the first time a split is used
+
+
+def comparison_key(slot: str, current: str, proposed: str, training_sha256: str | None,
+                   outcomes: list[tuple[str, bool, bool]]) -> str:
+    """What makes two decisions the same test: the slot, both candidates, the student's training data
+    and every paired outcome (case id, LLM right, student right)."""
+    ident = [slot, current, proposed, training_sha256, sorted(outcomes)]
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class SplitLog:
@@ -46,13 +57,20 @@ class SplitLog:
             return []
         return [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
+    def prior(self, key: str) -> int:
+        """Decisions before this one: its own position when the same comparison is logged already."""
+        entries = self.entries()
+        return next((i for i, e in enumerate(entries) if e.get("key") == key), len(entries))
+
     def append(self, entry: dict[str, Any]) -> None:
         lines = [json.dumps(e, ensure_ascii=False, sort_keys=True) for e in [*self.entries(), entry]]
         write_atomic(self.path, "\n".join(lines) + "\n")
 
     def record(self, dec: dict[str, Any]) -> None:
-        """Log a decision that was made (a refused one spent nothing)."""
+        """Log a decision that was made (a refused one, or a repeat of a logged one, spends nothing)."""
         b = dec["checks"]["b_noninferiority"]
-        self.append({"created": dec["created"], "slot": dec["slot"], "current": dec["current"],
+        if any(e.get("key") == b["comparison_key"] for e in self.entries()):
+            return
+        self.append({"key": b["comparison_key"], "created": dec["created"], "slot": dec["slot"], "current": dec["current"],
                      "proposed": dec["proposed"], "decision": dec["decision"], "n": b["n"], "alpha": b["alpha"],
                      "lower": round(b["lower_bound"], 6), "difference": round(b["difference"], 6)})
