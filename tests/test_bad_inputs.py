@@ -324,3 +324,24 @@ def test_ctrl_c_is_one_line_without_tracebacks_from_call_workers(tmp_path: Path,
     assert proc.returncode != 0
     assert "Traceback" not in out + err, (out + err)[-3000:]
     assert err.strip().splitlines()[-1] == "goldgate: interrupted", err[-3000:]
+
+
+def test_answers_all_from_the_cache_need_no_endpoint_or_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fork PR's run has no provider key and may have no endpoint, but every answer is cached: the
+    pre-flight check belongs to the calls that are really made, not to the configuration."""
+    from goldgate.calls.base import CallRequest, CallResult
+    from goldgate.calls.batch import RunnerSettings
+    from goldgate.calls.cache import CallCache
+    from goldgate.calls.runner import run_calls
+    from goldgate.errors import ConfigError
+
+    monkeypatch.delenv("GG_NOT_SET", raising=False)
+    reqs = [CallRequest(model="openai/m", messages=[{"role": "user", "content": f"q{i}"}], owner="[tool.goldgate.candidates.x]",
+                        api_base=f"http://127.0.0.1:{_closed_port()}/v1", api_key_env="GG_NOT_SET") for i in range(3)]
+    settings = RunnerSettings(cache_path=tmp_path / "cache.sqlite", progress=False)
+    with CallCache(settings.cache_path) as cache:
+        cache.put_many(("app", CallResult(key=r.key, content="cached", model="m")) for r in reqs[:2])
+    results, stats = run_calls(reqs[:2], settings)
+    assert [results[r.key].content for r in reqs[:2]] == ["cached", "cached"] and stats.llm_calls == 0
+    with pytest.raises(ConfigError, match=r"\[tool.goldgate.candidates.x\] api_key_env: environment variable GG_NOT_SET"):
+        run_calls(reqs, settings)  # the third one is a real call

@@ -52,6 +52,7 @@ class CallRequest:
     api_key_env: str | None = None
     input_cost_per_token: float | None = None
     output_cost_per_token: float | None = None
+    owner: str = ""  # whose config made it (e.g. `[tool.goldgate.candidates.x]`), for one-line errors
     key: str = field(init=False, default="")
 
     def __post_init__(self) -> None:

@@ -114,6 +114,16 @@ class Answers:
             self._progress = None
 
 
+def _preflight(missing: list[CallRequest], followups: dict[str, list[FollowUp]]) -> None:
+    """Before the first call that is not cached: each endpoint those calls (and the judge calls that
+    follow them) need has its key variable set and answers; answers all from the cache need neither."""
+    from goldgate.calls.preflight import check_endpoint
+
+    needed = [*missing, *(f.request for r in missing for f in followups.get(r.key, ()))]
+    for owner, api_base, api_key_env in dict.fromkeys((r.owner or r.model, r.api_base, r.api_key_env) for r in needed):
+        check_endpoint(owner, api_base=api_base, api_key_env=api_key_env)
+
+
 def start_calls(requests: Sequence[CallRequest], settings: RunnerSettings, *, stream: bool = False,
                 followups: dict[str, list[FollowUp]] | None = None) -> Answers:
     """Start answering `requests`: cache hits at once, the misses concurrently.
@@ -152,6 +162,7 @@ def start_calls(requests: Sequence[CallRequest], settings: RunnerSettings, *, st
             missing = [r for r in missing if r.key not in results]
         pool = None
         if missing:
+            _preflight(missing, followups)
             from goldgate.calls.pool import CallPool, take_prewarmed
 
             pool = take_prewarmed(pool_processes(settings.processes))  # already importing litellm

@@ -145,8 +145,6 @@ class EvalEngine:
         llm = [(s, c, r) for s, c, r in todo if isinstance(s.model, LLMModel)]
         local = [(s, c, r) for s, c, r in todo if not isinstance(s.model, LLMModel)]
         if llm:
-            for model in {id(s.model): s.model for s, _, _ in llm}.values():
-                model.preflight()  # type: ignore[union-attr]
             reqs = [s.model.request(c.inputs, r) for s, c, r in llm]  # type: ignore[union-attr]
             followups = _followups(llm, reqs)
             label = "model + judge calls" if followups else "model calls"

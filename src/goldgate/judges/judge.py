@@ -124,7 +124,6 @@ class Judge:
             )
         self._api_base = expand_env(self.cfg.api_base) if self.cfg.api_base else None
         self._memo: dict[JudgeItem, Verdict] = {}
-        self._checked = False
         self._calibrated: bool | None = None
 
     # --- identity -------------------------------------------------------------------------------
@@ -177,6 +176,7 @@ class Judge:
             api_key_env=self.cfg.api_key_env,
             input_cost_per_token=self.cfg.input_cost_per_token,
             output_cost_per_token=self.cfg.output_cost_per_token,
+            owner=f"[tool.goldgate.judges.{self.name}]",
         )
 
     def item_for(self, inputs: dict[str, Any], output: str, expected: dict[str, Any]) -> JudgeItem:
@@ -227,12 +227,6 @@ class Judge:
 
         wanted = [x if isinstance(x, JudgeItem) else JudgeItem(**x) for x in items]
         todo = list(dict.fromkeys(x for x in wanted if fresh or x not in self._memo))
-        if todo and not self._checked:
-            from goldgate.calls.preflight import check_endpoint
-
-            check_endpoint(f"[tool.goldgate.judges.{self.name}]", api_base=self._api_base,
-                           api_key_env=self.cfg.api_key_env)
-            self._checked = True
         cost: dict[JudgeItem, float] = {x: 0.0 for x in todo}
         for attempt in range(self.cfg.max_attempts):
             if not todo:

@@ -45,7 +45,6 @@ class LLMModel:
         if slot.task == "label" and not labels:
             raise ConfigError(f"candidate '{name}': a label task needs `labels` on its slot")
         self._api_base = expand_env(cand.api_base) if cand.api_base else None
-        self._checked = False
 
     def fingerprint(self) -> dict[str, Any]:
         return {
@@ -56,15 +55,6 @@ class LLMModel:
             "prompt": str(self.cand.prompt),
             "prompt_sha256": self.template.sha256,
         }
-
-    def preflight(self) -> None:
-        """Before the first call: the key variable is set and the endpoint answers (once)."""
-        if not self._checked:
-            from goldgate.calls.preflight import check_endpoint
-
-            check_endpoint(f"[tool.goldgate.candidates.{self.name}]", api_base=self._api_base,
-                           api_key_env=self.cand.api_key_env)
-            self._checked = True
 
     def check_inputs(self, fields: set[str]) -> None:
         self.template.check(fields | {"labels"})
@@ -86,6 +76,7 @@ class LLMModel:
             api_key_env=self.cand.api_key_env,
             input_cost_per_token=self.cand.input_cost_per_token,
             output_cost_per_token=self.cand.output_cost_per_token,
+            owner=f"[tool.goldgate.candidates.{self.name}]",
         )
 
     def parse(self, res: CallResult) -> Prediction:
@@ -113,7 +104,6 @@ class LLMModel:
     def predict_many(self, batch: Sequence[dict[str, Any]]) -> list[Prediction]:
         from goldgate.calls.runner import run_calls
 
-        self.preflight()
         reqs = [self.request(x) for x in batch]
         results, _ = run_calls(reqs, runner_settings(self.config, progress=len(reqs) > 50))
         return [self.parse(results[r.key]) for r in reqs]
