@@ -139,6 +139,8 @@ def start_calls(requests: Sequence[CallRequest], settings: RunnerSettings, *, st
     for r in requests:
         unique.setdefault(r.key, r)
     stats = RunStats(requested=len(requests), unique=len(unique))
+    if settings.fresh or not settings.cache_path.exists():  # every call will be made: fail before writing anything
+        _preflight(list(unique.values()), followups)
     cache = CallCache(settings.cache_path)
     try:
         results = {} if settings.fresh else cache.get_many(unique)
