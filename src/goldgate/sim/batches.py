@@ -10,15 +10,12 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from goldgate.sim.answers import uniforms
-from goldgate.sim.server import _TOKEN, _json
-
-if TYPE_CHECKING:
-    from goldgate.sim.server import _Sim
+from goldgate.sim.http import TOKEN, json_response
 
 __all__ = ["BatchStore"]
 
@@ -28,7 +25,7 @@ _FILE_FIELDS = ("id", "object", "bytes", "created_at", "filename", "purpose", "s
 class BatchStore:
     """Files and batches held in memory for the life of the server."""
 
-    def __init__(self, sim: _Sim) -> None:
+    def __init__(self, sim: Any) -> None:  # the server's _Sim: its answers, auth and stats
         self.sim = sim
         self.files: dict[str, dict[str, Any]] = {}
         self.batches: dict[str, dict[str, Any]] = {}
@@ -54,7 +51,7 @@ class BatchStore:
 
     async def upload(self, request: web.Request) -> web.Response:
         if not self.sim._authorized(request):
-            return _json(401, {"error": {"message": "Incorrect API key provided.", "code": "invalid_api_key"}})
+            return json_response(401, {"error": {"message": "Incorrect API key provided.", "code": "invalid_api_key"}})
         reader = await request.multipart()
         data, filename, purpose = b"", "upload.jsonl", ""
         async for part in reader:
@@ -64,24 +61,24 @@ class BatchStore:
             elif part.name == "purpose":
                 purpose = (await part.text()).strip()
         if purpose != "batch" or not data:
-            return _json(400, {"error": {"message": "expected purpose=batch and a non-empty file"}})
-        return _json(200, self._public(self._add_file(data, filename, purpose)))
+            return json_response(400, {"error": {"message": "expected purpose=batch and a non-empty file"}})
+        return json_response(200, self._public(self._add_file(data, filename, purpose)))
 
     async def file(self, request: web.Request) -> web.Response:
         f = self.files.get(request.match_info["file_id"])
-        return _json(200, self._public(f)) if f else _json(404, {"error": {"message": "No such File object"}})
+        return json_response(200, self._public(f)) if f else json_response(404, {"error": {"message": "No such File object"}})
 
     async def content(self, request: web.Request) -> web.Response:
         f = self.files.get(request.match_info["file_id"])
         if f is None:
-            return _json(404, {"error": {"message": "No such File object"}})
+            return json_response(404, {"error": {"message": "No such File object"}})
         return web.Response(body=f["data"], content_type="application/octet-stream")
 
     async def create(self, request: web.Request) -> web.Response:
         body = await request.json()
         f = self.files.get(body.get("input_file_id", ""))
         if f is None:
-            return _json(400, {"error": {"message": f"input_file_id {body.get('input_file_id')!r} not found"}})
+            return json_response(400, {"error": {"message": f"input_file_id {body.get('input_file_id')!r} not found"}})
         lines = [json.loads(line) for line in f["data"].splitlines() if line.strip()]
         bid = f"batch_{uuid.uuid4().hex[:24]}"
         now = time.time()
@@ -95,13 +92,13 @@ class BatchStore:
         }
         self.counts["batches"] += 1
         self.counts["batch_requests"] += len(lines)
-        return _json(200, self._view(self.batches[bid]))
+        return json_response(200, self._view(self.batches[bid]))
 
     async def retrieve(self, request: web.Request) -> web.Response:
         b = self.batches.get(request.match_info["batch_id"])
         if b is None:
-            return _json(404, {"error": {"message": "No such Batch object"}})
-        return _json(200, self._view(b))
+            return json_response(404, {"error": {"message": "No such Batch object"}})
+        return json_response(200, self._view(b))
 
     def _view(self, b: dict[str, Any]) -> dict[str, Any]:
         """The batch as of now: it runs for `batch_delay_s`, its counts growing linearly."""
@@ -129,7 +126,7 @@ class BatchStore:
             req = line.get("body") or {}
             model = str(req.get("model", ""))
             content, prompt_tokens = self.sim._answer(req, model)
-            completion_tokens = len(_TOKEN.findall(content))
+            completion_tokens = len(TOKEN.findall(content))
             out.append({"id": rid, "custom_id": cid, "error": None, "response": {
                 "status_code": 200, "request_id": rid, "body": {
                     "id": f"chatcmpl-{rid[10:]}", "object": "chat.completion", "created": int(time.time()),

@@ -35,11 +35,12 @@ from aiohttp import web
 
 from goldgate.errors import ConfigError
 from goldgate.sim.answers import AnswerKey, candidates, garble, is_text, norm, uniforms
+from goldgate.sim.batches import BatchStore
+from goldgate.sim.http import TOKEN, json_response
 from goldgate.sim.settings import SimSettings
 
 __all__ = ["build_app", "running", "serve"]
 
-_TOKEN = re.compile(r"\w+|[^\w\s]")
 _SECTION = {
     tag: re.compile(rf"<{tag}>(.*?)</{tag}>", re.DOTALL) for tag in ("input", "output", "reference")
 }
@@ -80,11 +81,6 @@ def _retry_after(seconds: float) -> dict[str, str]:
     }
 
 
-def _json(
-    status: int, payload: Mapping[str, Any], headers: Mapping[str, str] | None = None
-) -> web.Response:
-    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-    return web.Response(status=status, body=body, content_type="application/json", headers=headers)
 
 
 def _error(
@@ -96,7 +92,7 @@ def _error(
     headers: Mapping[str, str] | None = None,
 ) -> web.Response:
     err = {"message": message, "type": kind, "param": param, "code": code}
-    return _json(status, {"error": err}, headers)
+    return json_response(status, {"error": err}, headers)
 
 
 class _Sim:
@@ -187,7 +183,7 @@ class _Sim:
             if delay:
                 await asyncio.sleep(delay)
             message = "The server had an error while processing your request."
-            return _json(500, {"error": {"message": message, "type": "server_error"}})
+            return json_response(500, {"error": {"message": message, "type": "server_error"}})
         if fault < s.rate_429 + s.rate_500 + s.rate_hang:
             self.counts["hangs"] += 1
             delay += s.hang_s
@@ -195,8 +191,8 @@ class _Sim:
         if delay:
             await asyncio.sleep(delay)
         self.counts["completions"] += 1
-        completion_tokens = len(_TOKEN.findall(content))
-        return _json(
+        completion_tokens = len(TOKEN.findall(content))
+        return json_response(
             200,
             {
                 "id": f"chatcmpl-{digest.hex()[:24]}{attempt}",
@@ -226,7 +222,7 @@ class _Sim:
         text, urls = "", []
         for msg in body["messages"]:
             msg_text, msg_urls = _text_of(msg.get("content"))
-            prompt_tokens += 3 + len(_TOKEN.findall(msg_text)) + _IMAGE_TOKENS * len(msg_urls)
+            prompt_tokens += 3 + len(TOKEN.findall(msg_text)) + _IMAGE_TOKENS * len(msg_urls)
             if msg.get("role") == "user":
                 text, urls = msg_text, msg_urls
             elif msg.get("role") == "system" and not judge:
@@ -290,17 +286,17 @@ class _Sim:
             {"id": m, "object": "model", "created": 0, "owned_by": "goldgate-sim"}
             for m in self._models
         ]
-        return _json(200, {"object": "list", "data": data})
+        return json_response(200, {"object": "list", "data": data})
 
     async def health(self, request: web.Request) -> web.Response:
-        return _json(200, {"status": "ok", "simulator": True})
+        return json_response(200, {"status": "ok", "simulator": True})
 
     async def get_stats(self, request: web.Request) -> web.Response:
-        return _json(200, self.stats())
+        return json_response(200, self.stats())
 
     async def post_reset(self, request: web.Request) -> web.Response:
         self.reset()
-        return _json(200, {"status": "reset"})
+        return json_response(200, {"status": "reset"})
 
 
 def _section(text: str, tag: str) -> str | None:
@@ -341,8 +337,6 @@ def build_app(settings: SimSettings) -> web.Application:
     app.router.add_get("/_sim/health", sim.health)
     app.router.add_get("/_sim/stats", sim.get_stats)
     app.router.add_post("/_sim/reset", sim.post_reset)
-    from goldgate.sim.batches import BatchStore  # it builds on this module's answers
-
     sim.batch_store = BatchStore(sim)
     sim.batch_store.register(app)
     return app
