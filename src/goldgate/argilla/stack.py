@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from goldgate.calls.processes import pid_alive
 from goldgate.errors import GoldgateError
+from goldgate.processes import pid_alive
 
 __all__ = [
     "SERVER_PINS",

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Self
 
 from goldgate.calls.base import CallResult
-from goldgate.calls.processes import pid_alive
 from goldgate.errors import CacheError
+from goldgate.processes import pid_alive
 
 __all__ = ["CallCache"]
 

@@ -21,6 +21,7 @@ from typing import Self
 from goldgate.errors import GoldgateError
 from goldgate.machine import compute_threads
 from goldgate.pinned import Pinned, verified_file
+from goldgate.processes import stop_child
 
 __all__ = ["GGUFS", "LlamaServer", "LocalLLMError", "resolve_gguf"]
 
@@ -103,13 +104,7 @@ class LlamaServer:
         return self._proc.wait()
 
     def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        stop_child(self._proc)
 
     def __enter__(self) -> Self:
         return self.start()

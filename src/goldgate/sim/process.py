@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from goldgate.errors import GoldgateError
+from goldgate.processes import stop_child
 from goldgate.sim.settings import SimSettings
 
 __all__ = ["SimProcess", "settings_flags"]
@@ -96,13 +97,7 @@ class SimProcess:
         self._call("POST", "/_sim/reset")
 
     def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        stop_child(self._proc)
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
