@@ -29,7 +29,9 @@ def _train(model: Any, batches: list[dict[str, Any]], *, epochs: int, lr: float,
     code uses the CPU here and one or more GPUs where present (`accelerate launch` shards the
     batches over processes). The new head may learn faster than the adapter (`head_lr`). With
     `validate` (→ accuracy, loss on a held-out slice), training stops after `patience` epochs
-    without improvement and the best epoch's weights are restored."""
+    without improvement and the best epoch's weights are restored. An improvement is a higher
+    accuracy, or the same accuracy with a loss lower by more than `MIN_LOSS_DELTA`: without the
+    threshold, a loss creeping down by 1e-5 an epoch kept a plateaued run going to the last epoch."""
     import torch
     from accelerate import Accelerator
 
@@ -45,7 +47,7 @@ def _train(model: Any, batches: list[dict[str, Any]], *, epochs: int, lr: float,
     gen = torch.Generator().manual_seed(seed)
     history: list[float] = []
     val_history: list[dict[str, float]] = []
-    best: tuple[tuple[float, float], int, dict[str, Any]] | None = None
+    best: tuple[tuple[float, float], int, dict[str, Any]] | None = None  # (acc, loss), epoch, weights
     with steps(epochs * len(mine), label, progress and acc.is_main_process) as step:
         for epoch in range(epochs):
             model.train()
@@ -64,9 +66,9 @@ def _train(model: Any, batches: list[dict[str, Any]], *, epochs: int, lr: float,
             model.eval()
             v_acc, v_loss = validate(model)
             val_history.append({"accuracy": v_acc, "loss": v_loss})
-            if best is None or (v_acc, -v_loss) > best[0]:
+            if best is None or _improves((v_acc, v_loss), best[0]):
                 state = {n: p.detach().clone() for n, p in acc.unwrap_model(model).named_parameters() if p.requires_grad}
-                best = ((v_acc, -v_loss), epoch, state)
+                best = ((v_acc, v_loss), epoch, state)
             elif epoch - best[1] >= patience:
                 break
     model = acc.unwrap_model(model)
@@ -78,6 +80,14 @@ def _train(model: Any, batches: list[dict[str, Any]], *, epochs: int, lr: float,
     model.eval()
     return {"loss_history": history, "val_history": val_history, "best_epoch": None if best is None else best[1] + 1,
             "device": str(acc.device), "processes": acc.num_processes}
+
+
+MIN_LOSS_DELTA = 1e-3
+
+
+def _improves(score: tuple[float, float], best: tuple[float, float]) -> bool:
+    """(accuracy, loss) beats the best so far: more accurate, or as accurate and clearly less lossy."""
+    return score[0] > best[0] or (score[0] == best[0] and score[1] < best[1] - MIN_LOSS_DELTA)
 
 
 def _is_head(name: str) -> bool:
