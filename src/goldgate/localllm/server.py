@@ -2,7 +2,7 @@
 
 llama-cpp-python is an sdist compiled on install; on CPUs that advertise AMX but fault on it
 (the VMs goldgate is developed on), the default native build crashes at the first token, so
-docs/local-llm.md gives the CMAKE_ARGS that leave AMX out. Threads: `goldgate.machine.compute_threads`
+scripts/install-llama builds it for the CPU at hand, AMX left out. Threads: `goldgate.machine.compute_threads`
 (one on ≤ 2 CPUs, where one llama.cpp thread was up to 10× faster than two under load).
 """
 
@@ -78,8 +78,8 @@ class LlamaServer:
         import importlib.util
 
         if importlib.util.find_spec("llama_cpp") is None:
-            raise LocalLLMError("llama-cpp-python is not installed (see docs/local-llm.md: "
-                                "pip install 'llama-cpp-python[server]==0.3.36' with the CMAKE_ARGS given there)")
+            raise LocalLLMError("llama-cpp-python is not installed: run scripts/install-llama PYTHON "
+                                "(it compiles llama.cpp for this CPU; see docs/local-llm.md)")
         self._log = Path(tempfile.mkstemp(prefix="goldgate-llama-", suffix=".log")[1])
         with self._log.open("wb") as log:
             self._proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=log)
