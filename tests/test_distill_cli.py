@@ -270,6 +270,14 @@ def test_distill_and_decide_need_no_arguments_when_the_config_lists_the_students
     assert '-use = "sim-llm"\n+use = "student-tfidf"' in res.stdout
 
 
+def test_decide_takes_several_students_but_a_student_run_names_one(project: Path) -> None:
+    res = gg(project, "decide", "--slot", "router", "--student", "student-tfidf", "--student", "other",
+             "--student-run", "dec/runs/student-tfidf", "--out", "dec-two")
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert "--student-run is the run of one student: pass exactly one --student" in res.stderr
+    assert not (project / "dec-two").exists()
+
+
 def test_llm_transport_failures_leave_the_pairing_and_too_many_refuse_the_decision(
         project: Path, decided, tmp_path: Path) -> None:
     """The LLM's failed calls are not its wrong answers: they are reported, left out of the paired

@@ -61,8 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--slot", help="the slot to decide (default: every slot with `students`)")
     c.add_argument("--suite", help="the eval suite to judge by, when several use the slot (default: the slot's "
                                    "`suite`)")
-    c.add_argument("--student", help="the one student proposed (default: the slot's `students`; the first that "
-                                     "passes the swap rule wins)")
+    c.add_argument("--student", action="append",
+                   help="a student to propose; repeat for several, tried in order, the first that passes the swap "
+                        "rule wins (default: the slot's `students`)")
     c.add_argument("--llm", help="the current candidate (default: the slot's `use`)")
     c.add_argument("--llm-run", type=Path, help="run directory of the evals with the LLM (default: run them)")
     c.add_argument("--student-run", type=Path, help="run directory of the evals with the student (default: run them)")
@@ -186,15 +187,17 @@ def _decide(args: argparse.Namespace) -> int:
         if not sep:
             raise GoldgateError(f"--compare {item!r}: expected CANDIDATE=RUN_DIR")
         compare[name] = Path(run)
+    if args.student_run and len(args.student or []) != 1:
+        raise ConfigError("--student-run is the run of one student: pass exactly one --student")
     if args.student:
-        slot = args.slot or students_to_train(cfg, None, args.student)[0][0]
-        _decide_slot(args, cfg, slot, [args.student], out, compare)
+        slot = args.slot or students_to_train(cfg, None, args.student[0])[0][0]
+        _decide_slot(args, cfg, slot, args.student, out, compare)
         return 0
     slots: dict[str, list[str]] = {}
     for slot, student in students_to_train(cfg, args.slot, None):
         slots.setdefault(slot, []).append(student)
-    if (args.llm_run or args.student_run) and (len(slots) > 1 or any(len(s) > 1 for s in slots.values())):
-        raise ConfigError("--llm-run/--student-run name one pair of runs: pass --slot and --student")
+    if args.llm_run and len(slots) > 1:
+        raise ConfigError(f"--llm-run is the run of one slot's LLM, but {len(slots)} slots have students: pass --slot")
     for slot, students in slots.items():
         _decide_slot(args, cfg, slot, students, out / slot, compare)
     return 0

@@ -24,14 +24,14 @@ __all__ = ["train_encoder"]
 
 
 def train_encoder(base: str, ts: TrainingSet, out_dir: Path, *, C: float = 10.0, max_length: int = 64,
-                  seed: int = 0, progress: bool = True) -> dict[str, Any]:
+                  quantize: bool = True, seed: int = 0, progress: bool = True) -> dict[str, Any]:
     """Export `base` to ONNX, embed the training texts, fit the head; save all three to `out_dir`."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
     t0 = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
-    export_encoder(base, out_dir / ONNX_FILE)
+    export_encoder(base, out_dir / ONNX_FILE, quantize=quantize)
     tok_dir = out_dir / "tokenizer"
     tok_dir.mkdir(exist_ok=True)
     shutil.copy(Path(resolve_base(base)) / "tokenizer.json", tok_dir / "tokenizer.json")
@@ -47,4 +47,5 @@ def train_encoder(base: str, ts: TrainingSet, out_dir: Path, *, C: float = 10.0,
     return {"kind": "encoder", "base_model": base_ref(base), "labels": [str(c) for c in head.classes_], "seed": seed,
             "train_s": time.perf_counter() - t0,
             "params": {"C": C, "max_length": max_length, "pooling": "mean, L2-normalised", "head": "LogisticRegression",
-                       "runtime": "onnxruntime", "threads": compute_threads(), "embed_s": round(embed_s, 1)}}
+                       "runtime": "onnxruntime", "weights": "int8 per channel (dynamic quantization)" if quantize else "float32",
+                       "threads": compute_threads(), "embed_s": round(embed_s, 1)}}

@@ -31,7 +31,7 @@ LEAKAGE_FILE = "leakage.tsv"  # in the artifact: every training record dropped f
 
 KIND_TYPES = {"sklearn": "sklearn", "encoder": "encoder", "lora": "peft", "causal-lora": "peft"}
 _LORA = {"epochs", "lr", "batch_size", "r", "alpha", "dropout", "max_length", "target_modules"}
-HYPER = {"sklearn": {"C"}, "encoder": {"C", "max_length"}, "lora": _LORA | {"head_lr", "val_fraction", "patience"},
+HYPER = {"sklearn": {"C"}, "encoder": {"C", "max_length", "quantize"}, "lora": _LORA | {"head_lr", "val_fraction", "patience"},
          "causal-lora": _LORA | {"max_new_tokens"}}
 
 # Texts timed for the card: enough for a stable throughput without dominating training time.
