@@ -54,5 +54,7 @@ def test_demo_distils_both_students_decides_on_one_chart_and_reruns_from_the_cac
     assert names == {"sim-llm", "student-tfidf", "student-encoder"}, names
     assert (root / ".goldgate/decisions/demo/decision.png").stat().st_size > 10_000
     assert (run / "summary.json").is_file()
+    assert not (root / "evals/decisions").exists(), "a demo decision spent the project's test-split α"
+    assert (root / ".goldgate/decisions/demo/log/banking77.test.jsonl").is_file()
     second, _ = _demo(root, "run2")
     assert "requests to the sim, whole demo: 0" in second, second[-2000:]

@@ -94,7 +94,9 @@ def _demo(args: argparse.Namespace) -> int:
             ("4/5 decide: students vs prompted LLM on the same human-validated test cases (one chart)",
              ["decide", "--slot", "router", "--suite", "test_intent",
               *[a for name, _ in students for a in ("--student", name)],
-              "--llm-run", str(out), "--out", str(decision_dir)]),
+              "--llm-run", str(out), "--out", str(decision_dir),
+              # a demo's decision is not the project's: it must not spend the split's α in evals/decisions
+              "--decision-log-dir", str(decision_dir / "log")]),
             ("5/5 the model-swap PR this decision would open (dry run: no GitHub needed)",
              ["github", "swap-pr", "--decision", str(decision_dir / "decision.json"), "--dry-run"]),
         ]

@@ -77,6 +77,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--alpha", type=float, help="family-wise level of the per-class guard (0.10)")
     c.add_argument("--max-error-rate", type=float,
                    help="refuse to decide above this transport-error rate per side (default: the suite's gate)")
+    c.add_argument("--decision-log-dir", type=Path,
+                   help="where the per-test-split decision logs live (default: <evals>/decisions, to be committed); "
+                        "a scratch folder for trial decisions that must not spend the split's α")
     c.add_argument("--no-forecast", action="store_true",
                    help="on KEEP, skip the learning-curve forecast of the human labels still needed")
     c.set_defaults(func=_decide)
@@ -227,7 +230,7 @@ def _decide_slot(args: argparse.Namespace, cfg: Any, slot: str, students: list[s
                         max_cost_ratio=float(_setting(args, cfg, "max_cost_ratio", 0.7)),
                         min_class_cases=int(_setting(args, cfg, "min_class_cases", 30)),
                         alpha=float(_setting(args, cfg, "alpha", 0.10)),
-                        max_error_rate=_setting(args, cfg, "max_error_rate", None))
+                        max_error_rate=_setting(args, cfg, "max_error_rate", None), log_dir=args.decision_log_dir)
         dec = decide(inputs)
         # Every decision on this test split spends α, in order: the next student is tested at the
         # level the log leaves, so k students a week cannot multiply the false-swap rate.

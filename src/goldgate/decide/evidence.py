@@ -130,9 +130,10 @@ def _where(config: Config, run_dir: Path) -> str:
 
 def gather(config: Config, *, slot: str, suite: str | None, current: str, proposed: str, llm_run: Path,
            student_run: Path, others: dict[str, Path], delta: float, max_cost_ratio: float, min_class_cases: int,
-           alpha: float, max_error_rate: float | None = None) -> DecisionInputs:
+           alpha: float, max_error_rate: float | None = None, log_dir: Path | None = None) -> DecisionInputs:
     """Pair the runs per case, re-check leakage against the card's hashes (overlap → LeakageError),
-    and price both sides. The error limit defaults to the LLM suite's `max_error_rate` gate."""
+    and price both sides. The error limit defaults to the LLM suite's `max_error_rate` gate; the
+    split's decision log lives in `log_dir` (default `<evals>/decisions`)."""
     settings = cost_settings(config)
     cand = config.candidate(proposed)
     if cand.type == "llm":
@@ -176,7 +177,7 @@ def gather(config: Config, *, slot: str, suite: str | None, current: str, propos
     # Only the keys the candidate's config sets: a new optional key must not appear in swap PRs.
     written = cand.model_dump(exclude_none=True, exclude_unset=True)
     proposed_config = {k: v for k, v in written.items() if v not in ({}, None)}
-    log = _split_log(config, llm_side)
+    log = _split_log(config, llm_side, log_dir)
     key = comparison_key(slot, current, proposed, card["data"].get("training_sha256"),
                          [(p.case_id, p.llm_ok, p.student_ok) for p in pairs])
     return DecisionInputs(
@@ -199,11 +200,12 @@ def _error_gate(side: Side) -> float:
     return min((x for x in limits if x is not None), default=0.05)
 
 
-def _split_log(config: Config, side: Side) -> SplitLog:
+def _split_log(config: Config, side: Side, log_dir: Path | None) -> SplitLog:
     """The decision log of the test split the runs scored (the suite's dataset and split names)."""
     suite = next(iter(side.suites.values()))
     split = "+".join(suite.get("split") or []) or "all"
-    return SplitLog.for_split(config.path(config.evals), str(suite.get("dataset") or "goldens"), split)
+    return SplitLog.for_split(log_dir or config.path(config.evals) / "decisions",
+                              str(suite.get("dataset") or "goldens"), split)
 
 
 def _rel(path: Path, root: Path) -> Path:

@@ -49,8 +49,8 @@ class SplitLog:
         self.path = path
 
     @classmethod
-    def for_split(cls, evals_dir: Path, dataset: str, split: str) -> SplitLog:
-        return cls(evals_dir / "decisions" / (re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{dataset}.{split}") + ".jsonl"))
+    def for_split(cls, log_dir: Path, dataset: str, split: str) -> SplitLog:
+        return cls(log_dir / (re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{dataset}.{split}") + ".jsonl"))
 
     def entries(self) -> list[dict[str, Any]]:
         if not self.path.is_file():
