@@ -53,14 +53,17 @@ def serving_speed(artifact: Path, card: dict, test: list) -> dict[int, dict]:
     from goldgate.models.student import load_backend
     from goldgate.students.speed import measure_speed
 
-    out = {}
-    for threads in (1, 2):
-        os.environ["GOLDGATE_THREADS"] = str(threads)
-        try:
+    out, before = {}, os.environ.get("GOLDGATE_THREADS")
+    try:
+        for threads in (1, 2):
+            os.environ["GOLDGATE_THREADS"] = str(threads)
             backend = load_backend(artifact, card)
             out[threads] = measure_speed(backend.predict_texts, [c.inputs["text"] for c in test], batch_size=64)
-        finally:
+    finally:
+        if before is None:
             os.environ.pop("GOLDGATE_THREADS", None)
+        else:
+            os.environ["GOLDGATE_THREADS"] = before
     return out
 
 
