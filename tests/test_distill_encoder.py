@@ -94,7 +94,7 @@ def test_cli_reports_a_corrupt_minilm_package_in_one_line(tmp_path: Path) -> Non
 
 
 @pytest.mark.timeout(1200)
-def test_encoder_student_trains_exports_onnx_and_serves(tmp_path: Path) -> None:
+def test_encoder_student_trains_exports_onnx_and_serves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`goldgate distill --kind encoder` on a tiny local BERT: ONNX encoder + head + card, then
     `load_model` serves it through the same `predict` interface as every candidate."""
     import torch
@@ -128,8 +128,16 @@ def test_encoder_student_trains_exports_onnx_and_serves(tmp_path: Path) -> None:
     assert all(p.ok and p.label in LABELS and 0 < p.confidence <= 1 for p in preds)
     acc = sum(p.label == r["expected"]["label"] for p, r in zip(preds, test)) / len(test)
     assert acc >= 0.75
-    # batching and length-sorting must not change any answer
-    assert [model.predict(r["inputs"]).label for r in test] == [p.label for p in preds]
+    # batching must not change any answer: each text runs alone (int8 activations are scaled per call)
+    alone = [model.predict(r["inputs"]) for r in test]
+    assert [p.label for p in alone] == [p.label for p in preds]
+    assert max(abs(a.confidence - p.confidence) for a, p in zip(alone, preds)) < 1e-5
+    # nor running the sub-batches side by side on two threads (one ONNX Runtime thread each)
+    monkeypatch.setenv("GOLDGATE_THREADS", "2")
+    parallel = model_for_candidate(load_config(proj), "router", "student-enc")
+    assert parallel.backend.encoder.workers == 2
+    assert [(p.label, p.confidence) for p in parallel.predict_many([r["inputs"] for r in test])] == \
+        [(p.label, p.confidence) for p in preds]
 
 
 @pytest.mark.slow
