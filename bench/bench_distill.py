@@ -109,6 +109,11 @@ def main() -> int:
             print(_row(*rows[-1]), flush=True)
             if kind == "encoder":
                 enc_speed = serving_speed(out / f"{kind}-human-10k", card, golden.split("test"))
+            if card.get("val_history"):
+                accs = ", ".join(f"{e['accuracy']:.3f}" for e in card["val_history"])
+                print(f"  {kind} validation accuracy by epoch (0 = before fine-tuning): "
+                      f"{accs}; epoch {card['best_epoch']} kept; "
+                      f"served {card.get('val_accuracy_served')}", flush=True)
             if not args.no_mix:
                 with SimProcess(sim_settings(config)) as sim:
                     os.environ["GOLDGATE_SIM_URL"] = sim.url

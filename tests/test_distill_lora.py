@@ -95,11 +95,14 @@ def test_lora_classifier_trains_saves_reloads_and_predicts(tmp_path: Path) -> No
         cwd=proj, env=ENV, capture_output=True, text=True, timeout=300, check=False)
     assert res.returncode == 0, res.stderr
     assert "training set: 48 examples {'human': 48}" in res.stdout
+    assert "before fine-tuning" in res.stdout and "as served (int8 per channel" in res.stdout, res.stdout
     art = proj / "artifacts" / "lora"
     card = json.loads((art / "card.json").read_text())
-    assert card["kind"] == "peft-seq-cls" and card["base_model"] == str(base.resolve())
+    assert card["kind"] == "lora-encoder" and card["base_model"] == str(base.resolve())
     assert card["loss_history"][-1] < card["loss_history"][0]
-    assert (art / "adapter" / "adapter_config.json").is_file() and (art / "tokenizer").is_dir()
+    assert card["params"]["init"].startswith("linear probe") and card["val_accuracy_served"] is not None
+    assert (art / "encoder.onnx").is_file() and (art / "head.npz").is_file()
+    assert (art / "tokenizer" / "tokenizer.json").is_file()
     assert "Training data" in (art / "model_card.md").read_text()
 
     from goldgate.config import load_config
@@ -149,7 +152,7 @@ def test_lora_classifier_early_stopping_restores_the_best_epoch(tmp_path: Path) 
     import torch
     from transformers import BertConfig, BertModel
 
-    from goldgate.models.lora import LoraClassifierBackend
+    from goldgate.models.encoder import EncoderBackend
     from goldgate.students.dataset import Example, TrainingSet
     from goldgate.students.lora import train_lora_classifier
 
@@ -168,9 +171,9 @@ def test_lora_classifier_early_stopping_restores_the_best_epoch(tmp_path: Path) 
     assert len(card["val_history"]) < 60, "never stopped early"
     best = card["best_epoch"]
     assert best == _replay_best([(v["accuracy"], v["loss"]) for v in card["val_history"]])
-    assert len(card["val_history"]) == best + 2
-    backend = LoraClassifierBackend(out, {**card, "labels": LABELS})
-    val_acc = card["val_history"][best - 1]["accuracy"]
+    assert len(card["val_history"]) == best + 3  # epoch 0 (the linear probe), the best, `patience` more
+    backend = EncoderBackend(out, card)
+    val_acc = card["val_history"][best]["accuracy"]
     assert val_acc >= 0.75
     test = [r for r in _records() if r["metadata"]["split"] == "test"]
     outs = backend.predict_texts([r["inputs"]["text"] for r in test])
@@ -184,20 +187,21 @@ def _replay_best(scores: list[tuple[float, float]]) -> int:
     for i, sc in enumerate(scores):
         if _improves(sc, scores[best]):
             best = i
-    return best + 1
+    return best
 
 
-@pytest.mark.parametrize(("script", "stopped_after", "best_epoch"), [
-    # accuracy rises, then plateaus: stop `patience` epochs after the best
-    ([(0.5, 1.0), (0.7, 0.9), (0.7, 0.8), (0.6, 0.7), (0.7, 0.7995), (0.9, 0.1)], 5, 3),
-    # the loss only creeps down (< MIN_LOSS_DELTA): a plateau, not progress
-    ([(0.5, 1.0), (0.5, 0.9999), (0.5, 0.9998), (0.5, 0.5)], 3, 1),
+@pytest.mark.parametrize(("script", "scored", "best_epoch"), [
+    # the loss falls, then rises (while accuracy still creeps up): stop `patience` epochs after the best
+    ([(0.5, 1.0), (0.6, 0.9), (0.7, 0.8), (0.72, 0.85), (0.75, 0.9), (0.9, 0.1)], 5, 2),
+    # the loss only creeps down (< MIN_LOSS_DELTA): a plateau, not progress; the start is kept
+    ([(0.5, 1.0), (0.5, 0.9999), (0.5, 0.9998), (0.5, 0.5)], 3, 0),
     # never plateaus: all epochs run, the last is the best
-    ([(0.1, 1.0), (0.2, 1.0), (0.3, 1.0)], 3, 3),
+    ([(0.1, 1.0), (0.2, 0.9), (0.3, 0.8)], 3, 2),
 ])
-def test_early_stopping_rule_and_restore(script, stopped_after, best_epoch) -> None:
-    """The stop rule on scripted validation scores, and the weights that come back are the best
-    epoch's (not the last one's), on a model small enough to check every parameter."""
+def test_early_stopping_rule_and_restore(script, scored, best_epoch) -> None:
+    """The stop rule on scripted validation scores (the first scores the starting weights, epoch
+    0), and the weights that come back are the best epoch's (not the last one's), on a model small
+    enough to check every parameter."""
     import torch
 
     from goldgate.students.lora import _train
@@ -213,8 +217,8 @@ def test_early_stopping_rule_and_restore(script, stopped_after, best_epoch) -> N
     def loss_fn(m, b):
         return torch.nn.functional.cross_entropy(m(b["x"]), b["y"])
 
-    run = _train(model, batches, epochs=len(script), lr=0.1, seed=0, label="t", progress=False,
+    run = _train(model, batches, epochs=len(script) - 1, lr=0.1, seed=0, label="t", progress=False,
                  loss_fn=loss_fn, validate=validate, patience=2)
-    assert len(run["val_history"]) == stopped_after and run["best_epoch"] == best_epoch
-    assert torch.equal(model.weight, weights[best_epoch - 1])
-    assert not torch.equal(weights[best_epoch - 1], weights[-1]) or best_epoch == stopped_after
+    assert len(run["val_history"]) == scored and run["best_epoch"] == best_epoch
+    assert torch.equal(model.weight, weights[best_epoch])
+    assert not torch.equal(weights[best_epoch], weights[-1]) or best_epoch == scored - 1

@@ -43,17 +43,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--strict-leakage", action="store_true", default=None,
                    help="overlap with the test split is an error instead of being dropped")
     d.add_argument("--seed", type=int)
-    d.add_argument("--epochs", type=int, help="LoRA epochs")
+    d.add_argument("--epochs", type=int, help="LoRA epochs (at most: early stopping)")
     d.add_argument("--lr", type=float, help="LoRA learning rate")
     d.add_argument("--batch-size", type=int, help="LoRA batch size")
     d.add_argument("--max-length", type=int, help="encoder / LoRA: max tokens per input")
     d.add_argument("--lora-r", type=int, help="LoRA rank")
-    d.add_argument("--head-lr", type=float, help="LoRA: learning rate of the new classification head (default: --lr)")
+    d.add_argument("--head-lr", type=float, help="LoRA: learning rate of the classification head (default: --lr)")
     d.add_argument("--val-fraction", type=float,
-                   help="LoRA: seeded share of the training set held out for early stopping (default 0: none)")
+                   help="LoRA: seeded share of the training set held out for early stopping (default 0.1; 0: none)")
     d.add_argument("--patience", type=int, help="LoRA: epochs without validation gain before stopping (default 2)")
     d.add_argument("--target-modules", help="comma-separated LoRA target modules (default: peft's for the model)")
-    d.add_argument("--C", type=float, help="sklearn / encoder: inverse regularisation of the linear model")
+    d.add_argument("--C", type=float, help="sklearn / encoder / lora: inverse regularisation of the linear model (lora: its initial head)")
     d.add_argument("--push-to-hub", metavar="REPO_ID", help="upload the artifact (default: [tool.goldgate.distill])")
     d.set_defaults(func=_distill)
 
@@ -145,6 +145,12 @@ def _distill_one(cfg: Any, spec: Any, goldens: str) -> None:
     sp = card["speed"]
     print(f"trained {card['kind']} in {card['train_s']:.1f} s; {sp['throughput_rps']:.0f} req/s, "
           f"p95 {sp['latency_p95_ms']:.2f} ms ({sp['hardware']})")
+    if card.get("val_history"):  # early stopping: where it started, which epoch was kept, what serving keeps
+        v, best = card["val_history"], card["best_epoch"]
+        served = card.get("val_accuracy_served")
+        print(f"validation ({card['params']['val_size']} held out): accuracy {v[0]['accuracy']:.4f} before "
+              f"fine-tuning, {v[best]['accuracy']:.4f} at epoch {best} of {len(v) - 1} (kept)"
+              + (f", {served:.4f} as served ({card['params'].get('weights')})" if served is not None else ""))
     print(f"artifact: {rel}/ (model_card.md, card.json)")
     if spec.candidate not in cfg.candidates:
         from goldgate.students.train import KIND_TYPES

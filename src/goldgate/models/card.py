@@ -19,7 +19,7 @@ __all__ = ["CARD_SCHEMA", "HASHES_FILE", "CardError", "read_card", "read_train_h
 
 CARD_SCHEMA = "goldgate.student/v1"
 HASHES_FILE = "train_hashes.txt"
-KINDS = ("sklearn", "encoder", "peft-seq-cls", "peft-causal-lm")
+KINDS = ("sklearn", "encoder", "lora-encoder", "peft-causal-lm")
 
 
 class CardError(GoldgateError):
@@ -42,6 +42,9 @@ def read_card(artifact: Path) -> dict[str, Any]:
     path = artifact / "card.json"
     card = read_versioned(path, schema=CARD_SCHEMA, error=CardError,
                           missing="train the student with `goldgate distill` first")
+    if card.get("kind") == "peft-seq-cls":
+        raise CardError(f"{path}: kind 'peft-seq-cls' (a LoRA student from goldgate before LP-FT) is no longer "
+                        f"served; retrain it with `goldgate distill --kind lora`")
     if card.get("kind") not in KINDS:
         raise CardError(f"{path}: kind {card.get('kind')!r} is not one of {', '.join(KINDS)}")
     return card
@@ -64,7 +67,7 @@ def render_card(card: dict[str, Any]) -> str:
     counts = ", ".join(f"{k}: {v}" for k, v in data.get("counts", {}).items())
     lines = [
         "---",
-        "library_name: " + {"sklearn": "scikit-learn", "encoder": "onnx"}.get(card["kind"], "peft"),
+        "library_name: " + {"sklearn": "scikit-learn", "peft-causal-lm": "peft"}.get(card["kind"], "onnx"),
         "tags: [goldgate, distillation]",
         "---",
         f"# {card.get('candidate', 'student')}",

@@ -1,7 +1,8 @@
-"""Serving transformers + peft students: the base model plus the saved adapter (and head).
+"""Serving the free-text peft student: the base causal LM plus the saved adapter.
 
 Training lives in `goldgate.students.lora`; this is what `load_model` needs at run time. torch,
-transformers and peft are imported inside the backends, never at import time.
+transformers and peft are imported inside the backend, never at import time. The label-slot LoRA
+student merges its adapters and is served like the `encoder` student (`goldgate.models.encoder`).
 """
 
 from __future__ import annotations
@@ -12,40 +13,13 @@ from typing import Any
 from goldgate.errors import GoldgateError
 from goldgate.models.bases import load_pretrained
 
-__all__ = ["PROMPT", "LoraCausalBackend", "LoraClassifierBackend", "LoraError"]
+__all__ = ["PROMPT", "LoraCausalBackend", "LoraError"]
 
 PROMPT = "### Input:\n{text}\n### Output:\n"
 
 
 class LoraError(GoldgateError):
     """A LoRA adapter could not be set up or trained on the given base."""
-
-
-class LoraClassifierBackend:
-    """Base model + saved adapter and head; the confidence is the top softmax probability."""
-
-    batch_size = 16
-
-    def __init__(self, artifact: Path, card: dict[str, Any]):
-        from peft import PeftModel
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-        self.labels: list[str] = card["labels"]
-        self.max_length = int(card.get("params", {}).get("max_length", 64))
-        self.tok = load_pretrained(AutoTokenizer, str(artifact / "tokenizer"))
-        base = load_pretrained(AutoModelForSequenceClassification, card["base_model"], num_labels=len(self.labels),
-                     id2label=dict(enumerate(self.labels)), label2id={lab: i for i, lab in enumerate(self.labels)})
-        base.config.pad_token_id = self.tok.pad_token_id
-        self.model = PeftModel.from_pretrained(base, str(artifact / "adapter")).eval()
-
-    def predict_texts(self, texts: list[str]) -> list[tuple[str, float | None]]:
-        import torch
-
-        enc = self.tok(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
-        with torch.no_grad():
-            probs = self.model(**enc).logits.softmax(-1)
-        conf, idx = probs.max(-1)
-        return [(self.labels[i], float(c)) for i, c in zip(idx.tolist(), conf.tolist())]
 
 
 class LoraCausalBackend:

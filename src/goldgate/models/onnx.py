@@ -18,12 +18,23 @@ from typing import Any
 
 from goldgate.models.bases import load_pretrained
 
-__all__ = ["export_encoder"]
+__all__ = ["export_encoder", "mean_pooled"]
+
+
+def mean_pooled(hidden: Any, attention_mask: Any) -> Any:
+    """The sentence embedding every encoder-based student uses, in training and in the exported
+    graph alike: the mask-weighted mean of the last hidden states, L2-normalised."""
+    import torch
+
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(mean, dim=-1)
 
 
 def export_encoder(base: str, out: Path, *, quantize: bool = True) -> None:
     """Write `base`'s encoder (+ pooling) to `out` with dynamic batch and sequence axes; int8
-    weights unless `quantize` is false."""
+    weights unless `quantize` is false. `base` is an alias, a hub id or a saved model directory
+    (the LoRA student exports its merged weights from one)."""
     import tempfile
 
     import torch
@@ -40,9 +51,7 @@ def export_encoder(base: str, out: Path, *, quantize: bool = True) -> None:
         def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
             hidden = self.inner(input_ids=input_ids, attention_mask=attention_mask,
                                 token_type_ids=token_type_ids).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(mean, dim=-1)
+            return mean_pooled(hidden, attention_mask)
 
     ids = torch.ones((2, 8), dtype=torch.long)
     axes = {0: "batch", 1: "seq"}

@@ -20,7 +20,7 @@ from goldgate.models.base import Model, Prediction, parse_label
 
 __all__ = ["Student", "load_student"]
 
-_TYPE_KINDS = {"sklearn": ("sklearn",), "encoder": ("encoder",), "peft": ("peft-seq-cls", "peft-causal-lm")}
+_TYPE_KINDS = {"sklearn": ("sklearn",), "encoder": ("encoder",), "peft": ("lora-encoder", "peft-causal-lm")}
 
 
 class Backend(Protocol):
@@ -91,13 +91,13 @@ def load_backend(artifact: Path, card: dict[str, Any]) -> Backend:
         from goldgate.models.sklearn import SklearnBackend
 
         return SklearnBackend(artifact)
-    if kind == "encoder":
+    if kind in ("encoder", "lora-encoder"):
         from goldgate.models.encoder import EncoderBackend
 
         return EncoderBackend(artifact, card)
-    from goldgate.models.lora import LoraCausalBackend, LoraClassifierBackend
+    from goldgate.models.lora import LoraCausalBackend
 
-    return LoraClassifierBackend(artifact, card) if kind == "peft-seq-cls" else LoraCausalBackend(artifact, card)
+    return LoraCausalBackend(artifact, card)
 
 
 def request_cost(config: Config, card: dict[str, Any]) -> float:

@@ -31,11 +31,11 @@ LEAKAGE_FILE = "leakage.tsv"  # in the artifact: every training record dropped f
 
 KIND_TYPES = {"sklearn": "sklearn", "encoder": "encoder", "lora": "peft", "causal-lora": "peft"}
 _LORA = {"epochs", "lr", "batch_size", "r", "alpha", "dropout", "max_length", "target_modules"}
-HYPER = {"sklearn": {"C"}, "encoder": {"C", "max_length", "quantize"}, "lora": _LORA | {"head_lr", "val_fraction", "patience"},
+HYPER = {"sklearn": {"C"}, "encoder": {"C", "max_length", "quantize"}, "lora": _LORA | {"head_lr", "val_fraction", "patience", "C", "quantize"},
          "causal-lora": _LORA | {"max_new_tokens"}}
 
 # Texts timed for the card: enough for a stable throughput without dominating training time.
-_SPEED_TEXTS = {"sklearn": 2000, "encoder": 1000}
+_SPEED_TEXTS = {"sklearn": 2000, "encoder": 1000, "lora": 1000}
 
 
 @dataclass
@@ -215,7 +215,7 @@ def distill(config: Config, golden: GoldenSet, spec: DistillSpec) -> DistillResu
     backend = load_backend(out, card)
     texts = [e.text for e in ts.examples[:_SPEED_TEXTS.get(spec.kind, 200)]]
     card["speed"] = measure_speed(backend.predict_texts, texts, batch_size=backend.batch_size,
-                                  single=20 if spec.kind in ("lora", "causal-lora") else 100)
+                                  single=20 if spec.kind == "causal-lora" else 100)
     card = write_card(out, card, [(e.id, e.hash) for e in ts.examples])
     if ts.excluded:
         write_atomic(out / LEAKAGE_FILE, ["train_id\ttest_id\ttext_sha256\n",
