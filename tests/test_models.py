@@ -43,6 +43,26 @@ def test_load_model_predicts_through_the_slot_and_config_swaps_it(tmp_path: Path
     assert load_model("router", project=tmp_path).predict({"text": "x"}).candidate == "sim-weak"
 
 
+def test_a_self_hosted_llm_is_priced_per_request_not_per_token(tmp_path: Path, sim_env) -> None:
+    """`usd_per_request` (machine time) replaces the token price, cached answers included, and the
+    decision's cost check names it as the price source."""
+    from goldgate.config import load_config
+    from goldgate.models.cost import cost_settings, llm_cost
+
+    make_project(tmp_path)
+    py = tmp_path / "pyproject.toml"
+    py.write_text(py.read_text().replace('input_cost_per_token = 0.000001\noutput_cost_per_token = 0.000002\n',
+                                         'usd_per_request = 0.0000162\n', 1))
+    model = load_model("router", project=tmp_path)
+    first = model.predict({"text": "test question 4: my transfer"})
+    again = model.predict({"text": "test question 4: my transfer"})
+    assert first.ok and first.prompt_tokens > 0 and not first.cached and again.cached
+    assert first.cost_usd == again.cost_usd == 0.0000162
+    cfg = load_config(tmp_path)
+    cost = llm_cost([{"cost_usd": first.cost_usd}], "sim-llm", cfg.candidate("sim-llm"), cost_settings(cfg))
+    assert cost.per_request == 0.0000162 and "usd_per_request" in cost.price_source
+
+
 def test_cache_key_ignores_secrets_and_transport_but_not_params() -> None:
     msgs = [{"role": "user", "content": "hi"}]
     base = cache_key("app", "m", msgs, {"temperature": 0}, 0)

@@ -98,6 +98,9 @@ class CandidateConfig(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     input_cost_per_token: float | None = Field(default=None, ge=0)
     output_cost_per_token: float | None = Field(default=None, ge=0)
+    # A self-hosted LLM is paid in machine time, not tokens: the $ one call costs (e.g. $/hour ÷
+    # 3600 ÷ measured requests/s) replaces the token price in every cost number.
+    usd_per_request: float | None = Field(default=None, ge=0)
     artifact: str | None = None
     description: str | None = None
     train: TrainSettings | None = None

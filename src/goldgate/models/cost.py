@@ -128,7 +128,10 @@ def llm_cost(cases: list[dict[str, Any]], name: str, cand: CandidateConfig, sett
     if not cases:
         raise CostError(f"candidate '{name}': no case records to price")
     total = sum(float(c.get("cost_usd") or 0.0) for c in cases)
-    if cand.input_cost_per_token is not None or cand.output_cost_per_token is not None:
+    if cand.usd_per_request is not None:
+        source = f"[tool.goldgate.candidates.{name}] usd_per_request={cand.usd_per_request} (self-hosted: machine time)"
+        stamp = "unrecorded (set [tool.goldgate.cost] price_date)"
+    elif cand.input_cost_per_token is not None or cand.output_cost_per_token is not None:
         source = (f"[tool.goldgate.candidates.{name}] input_cost_per_token={cand.input_cost_per_token}, "
                   f"output_cost_per_token={cand.output_cost_per_token}")
         stamp = "unrecorded (set [tool.goldgate.cost] price_date)"

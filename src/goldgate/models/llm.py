@@ -74,8 +74,9 @@ class LLMModel:
             kind="app",
             api_base=self._api_base,
             api_key_env=self.cand.api_key_env,
-            input_cost_per_token=self.cand.input_cost_per_token,
-            output_cost_per_token=self.cand.output_cost_per_token,
+            # priced per request: no token price to look up (a local model is in no price map)
+            input_cost_per_token=0.0 if self.cand.usd_per_request is not None else self.cand.input_cost_per_token,
+            output_cost_per_token=0.0 if self.cand.usd_per_request is not None else self.cand.output_cost_per_token,
             owner=f"[tool.goldgate.candidates.{self.name}]",
         )
 
@@ -84,7 +85,7 @@ class LLMModel:
             text=res.content,
             model=res.model or (self.cand.model or ""),
             candidate=self.name,
-            cost_usd=res.cost_usd,
+            cost_usd=res.cost_usd if self.cand.usd_per_request is None else self.cand.usd_per_request,
             latency_s=res.latency_s,
             prompt_tokens=res.prompt_tokens,
             completion_tokens=res.completion_tokens,
