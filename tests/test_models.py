@@ -63,6 +63,24 @@ def test_a_self_hosted_llm_is_priced_per_request_not_per_token(tmp_path: Path, s
     assert cost.per_request == 0.0000162 and "usd_per_request" in cost.price_source
 
 
+def test_a_candidate_concurrency_caps_its_calls_in_flight(tmp_path: Path, sim_key: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """`concurrency` on a candidate (a one-slot local server) holds its calls below the project's
+    limit; the same batch without it fills far more of the project's limit."""
+    make_project(tmp_path)
+    texts = [{"text": f"test question {i}: my card"} for i in range(24)]
+    with SimProcess(SimSettings(keys=[sim_key], latency_ms=50, port=0)) as sim:
+        monkeypatch.setenv("GOLDGATE_SIM_URL", sim.url)
+        preds = load_model("router", project=tmp_path).predict_many(texts)
+        assert all(p.ok for p in preds) and sim.stats()["max_inflight"] > 2
+        sim.reset()
+        py = tmp_path / "pyproject.toml"
+        py.write_text(py.read_text().replace('output_cost_per_token = 0.000002\n',
+                                             'output_cost_per_token = 0.000002\nconcurrency = 2\n', 1))
+        preds = load_model("router", project=tmp_path).predict_many([{"text": f"other {t['text']}"} for t in texts])
+        assert all(p.ok for p in preds) and sim.stats()["max_inflight"] == 2
+
+
 def test_cache_key_ignores_secrets_and_transport_but_not_params() -> None:
     msgs = [{"role": "user", "content": "hi"}]
     base = cache_key("app", "m", msgs, {"temperature": 0}, 0)

@@ -101,6 +101,9 @@ class CandidateConfig(_Strict):
     # A self-hosted LLM is paid in machine time, not tokens: the $ one call costs (e.g. $/hour ÷
     # 3600 ÷ measured requests/s) replaces the token price in every cost number.
     usd_per_request: float | None = Field(default=None, ge=0)
+    # At most this many calls in flight to this candidate (per process), below [tool.goldgate]
+    # concurrency: a llama.cpp server answers one at a time, and 32 queued calls would time out.
+    concurrency: int | None = Field(default=None, ge=1)
     artifact: str | None = None
     description: str | None = None
     train: TrainSettings | None = None

@@ -53,6 +53,7 @@ class CallRequest:
     input_cost_per_token: float | None = None
     output_cost_per_token: float | None = None
     owner: str = ""  # whose config made it (e.g. `[tool.goldgate.candidates.x]`), for one-line errors
+    max_in_flight: int | None = None  # this endpoint's own cap (a self-hosted server with one slot: 1)
     key: str = field(init=False, default="")
 
     def __post_init__(self) -> None:

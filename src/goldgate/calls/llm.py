@@ -146,6 +146,7 @@ class LLMClient:
         self.backoff_max_s = backoff_max_s
         self._pricing: dict[str, Pricing] = {}
         self._fatal: dict[str, str] = {}
+        self._endpoint_caps: dict[tuple[str, int], asyncio.Semaphore] = {}
         self._inline: set[str] = set()
         # The function acompletion hands to the executor (the public `litellm.completion` wraps it).
         self.builds = _Builds(sys.modules["litellm.main"].completion, self._inline)
@@ -201,11 +202,18 @@ class LLMClient:
         while True:
             attempts += 1
             # Each attempt, not each call, holds a slot: a request waiting out a Retry-After must not
-            # count against the concurrency the limiter is trying to lower.
+            # count against the concurrency the limiter is trying to lower. An endpoint's own cap is
+            # taken first, so calls queued for a one-slot server hold no slot of the shared limit
+            # (and their latency is the server's, not the time spent in its queue).
+            cap = self._cap(req)
+            if cap is not None:
+                await cap.acquire()
             await self.limit.acquire()
             fatal = self._fatal.get(self._endpoint(req))
             if fatal:  # e.g. a bad key seen by another call while this one waited for a slot
                 await self.limit.release(False)
+                if cap is not None:
+                    cap.release()
                 return CallResult(key=key, error=fatal, attempts=attempts - 1)
             answered = False
             start = time.perf_counter()
@@ -240,6 +248,8 @@ class LLMClient:
                 return CallResult(key=key, error=msg, attempts=attempts)
             finally:
                 await self.limit.release(answered)
+                if cap is not None:
+                    cap.release()
             if answered:
                 latency = time.perf_counter() - start
                 usage = getattr(resp, "usage", None)
@@ -261,6 +271,15 @@ class LLMClient:
                     key=key, error=f"{last_error} (gave up after {attempts} attempts)", attempts=attempts
                 )
             await asyncio.sleep(min(delay, self.backoff_max_s))
+
+    def _cap(self, req: CallRequest) -> asyncio.Semaphore | None:
+        """The endpoint's own in-flight cap, one per event loop (a semaphore belongs to its loop)."""
+        if req.max_in_flight is None:
+            return None
+        key = (self._endpoint(req), id(asyncio.get_running_loop()))
+        if key not in self._endpoint_caps:
+            self._endpoint_caps[key] = asyncio.Semaphore(req.max_in_flight)
+        return self._endpoint_caps[key]
 
     def _backoff(self, attempt: int) -> float:
         return random.uniform(0, min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1)))

@@ -78,6 +78,7 @@ class LLMModel:
             input_cost_per_token=0.0 if self.cand.usd_per_request is not None else self.cand.input_cost_per_token,
             output_cost_per_token=0.0 if self.cand.usd_per_request is not None else self.cand.output_cost_per_token,
             owner=f"[tool.goldgate.candidates.{self.name}]",
+            max_in_flight=self.cand.concurrency,
         )
 
     def parse(self, res: CallResult) -> Prediction:
