@@ -47,12 +47,11 @@ $(VENV)/.llm-installed: $(VENV)/.dev-installed
 demo: $(VENV)/.demo-installed
 	$(BIN)/goldgate demo
 
-# Real models only: SmolLM2-135M on llama.cpp labels a seeded 300-case Banking77 subset (real
-# accuracy, latency, $/request), then the MiniLM encoder student trains on 1k human labels.
+# Real models only (`goldgate demo --real`): SmolLM2-135M on llama.cpp answers a seeded tenth of the
+# Banking77 test split and labels 300 training texts; the MiniLM students (LoRA LP-FT, frozen
+# encoder) train on 1k human labels + those and answer the same cases; decide weighs them.
 demo-real: $(VENV)/.llm-installed
-	$(BIN)/python bench/bench_local_llm.py --cases 300
-	$(BIN)/goldgate distill --slot router --candidate student-encoder --goldens banking77 --kind encoder \
-		--base minilm --human-size 1000 --out .goldgate/demo-real/student-encoder
+	$(BIN)/goldgate demo --real
 
 # The import-linter contracts (pyproject.toml) first: a layering break fails fast.
 # The Argilla integration tests share one server (one of them restarts it), so they run apart from

@@ -13,10 +13,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from goldgate.errors import GoldgateError
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the project's evals against the offline simulator and report")
     p.add_argument("--out", type=Path, help="run directory (default: a new one under the runs folder)")
+    p.add_argument("--real", action="store_true",
+                   help="real models only: the local LLM (llama.cpp) on a seeded subset, MiniLM students, decision")
+    p.add_argument("--shard", default="1/10", help="--real: the seeded subset of the test split (default 1/10)")
+    p.add_argument("--pool-size", type=int, default=300,
+                   help="--real: train-split texts the local LLM labels for the students (default 300)")
     p.set_defaults(func=_demo)
 
 
@@ -67,6 +74,8 @@ def _demo(args: argparse.Namespace) -> int:
     from goldgate.sim.process import SimProcess
 
     cfg = load_config()
+    if args.real:
+        return _demo_real(args, cfg)
     out = args.out or cfg.path(cfg.runs) / f"demo-{new_run_id()}"
     decision_dir = cfg.path(".goldgate/decisions/demo")
     _step("starting goldgate sim (offline simulator standing in for a hosted LLM)")
@@ -109,3 +118,75 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"\nrequests to the sim, whole demo: {total}")
     print(f"eval gates {'PASS' if rc == 0 else 'FAIL'}" + (f"; steps failed: {', '.join(failed)}" if failed else ""))
     return rc or (1 if failed else 0)
+
+
+REAL_LLM, REAL_STUDENTS, REAL_SUITE = "local-llm", ("student-lora", "student-encoder"), "test_intent"
+
+
+def _demo_real(args: argparse.Namespace, cfg: Any) -> int:
+    """The loop on real models only: SmolLM2-135M-Instruct on llama.cpp answers a seeded shard of the
+    Banking77 test split and labels a pool of training texts; the MiniLM students (LoRA LP-FT and
+    the frozen encoder) train on 1k human labels plus that pool and answer the same shard; decide
+    weighs them. No simulator is started, so every accuracy, latency and token count printed is a
+    real model's; the $ figures rest on the `[tool.goldgate.cost]` assumptions."""
+    import importlib.util
+
+    from goldgate.cli.run import OFFLINE_ENV, pytest_command
+    from goldgate.engine.results import load_run, new_run_id
+    from goldgate.engine.shards import parse_shard
+    from goldgate.localllm.server import LlamaServer
+    from goldgate.report.terminal import render_terminal
+
+    parse_shard(args.shard)
+    missing = [m for m in ("llama_cpp", *ENCODER_NEEDS, "peft") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise GoldgateError(f"goldgate demo --real needs {', '.join(missing)}: run `make demo-real` (it installs them)")
+    for name in (REAL_LLM, *REAL_STUDENTS):
+        cfg.candidate(name)  # a missing candidate is one line now, not after minutes of model calls
+    out = args.out or cfg.path(cfg.runs) / f"demo-real-{new_run_id()}"
+    suite_file = cfg.path(cfg.evals) / "test_banking77.py"
+
+    def evals(candidate: str, env: dict[str, str]) -> Path:
+        run = out / candidate
+        run.mkdir(parents=True, exist_ok=True)
+        cmd = pytest_command(suite_file, out=run, strict=False, candidates=[f"router={candidate}"], shard=args.shard,
+                             extra=["-q", "--tb=no", "-k", REAL_SUITE])
+        with (run / "pytest.log").open("w", encoding="utf-8") as fh:
+            subprocess.call(cmd, cwd=cfg.root, env=env, stdout=fh)
+        if not (run / "summary.json").exists():
+            raise GoldgateError(f"the evals with router={candidate} wrote no summary: see {run / 'pytest.log'}")
+        print(render_terminal(load_run(run), run_dir=run), end="")
+        return run
+
+    _step("starting the real local LLM: SmolLM2-135M-Instruct (Q4_1 GGUF, sha256-verified) on llama.cpp")
+    failed = []
+    with LlamaServer("smollm2") as llm:
+        print(f"llama.cpp at {llm.url}, {llm.n_threads} thread(s)")
+        env = {**os.environ, **OFFLINE_ENV, "GOLDGATE_LOCAL_LLM_URL": llm.url}
+        _step(f"1/4 evals: {REAL_SUITE} on shard {args.shard} of the test split, answered by {REAL_LLM} (real model)")
+        llm_run = evals(REAL_LLM, env)
+        for name in REAL_STUDENTS:
+            _step(f"2/4 distil {name}: 1k human labels + {args.pool_size} train texts labelled by {REAL_LLM}")
+            if _goldgate("distill", "--slot", "router", "--candidate", name, "--teacher", REAL_LLM,
+                         "--pool-size", str(args.pool_size), env=env, cwd=cfg.root) != 0:
+                failed.append(f"distill {name}")
+    if failed:
+        print(f"\nsteps failed: {', '.join(failed)}")
+        return 1
+    runs = {}
+    for name in REAL_STUDENTS:
+        _step(f"3/4 evals: the same {REAL_SUITE} cases answered by {name} (ONNX Runtime)")
+        runs[name] = evals(name, env)
+    proposed, other = REAL_STUDENTS
+    _step(f"4/4 decide: {proposed} vs {REAL_LLM} on the same cases ({other} on the chart)")
+    rc = _goldgate("decide", "--slot", "router", "--suite", REAL_SUITE, "--llm", REAL_LLM, "--llm-run", str(llm_run),
+                   "--student", proposed, "--student-run", str(runs[proposed]), "--compare", f"{other}={runs[other]}",
+                   "--out", str(out / "decision"), "--decision-log-dir", str(out / "decision" / "log"),
+                   "--no-forecast", env=env, cwd=cfg.root)
+    print(f"""
+What is real here: every answer, accuracy, latency and token count above comes from real models on
+this machine — {REAL_LLM} (SmolLM2-135M-Instruct, llama.cpp) and the MiniLM students — on shard
+{args.shard} of the human-labelled test split; no simulator ran. Assumed, not measured: the $ figures
+(the local LLM's `usd_per_request` and [tool.goldgate.cost] are machine-time prices at $0.10/h).
+Runs: {out}""")
+    return rc
