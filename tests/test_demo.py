@@ -75,6 +75,7 @@ def test_demo_real_runs_the_loop_on_real_models_only(tmp_path: Path) -> None:
     out = proc.stdout
     assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
     assert "What is real here" in out and "DECISION:" in out, out[-3000:]
+    assert "the teacher agrees with the goldens' labels on" in out, out[-3000:]
     decision = json.loads((root / "real/decision/decision.json").read_text())
     assert {c["name"] for c in decision["checks"]["candidates"]} == {"local-llm", "student-lora", "student-encoder"}
     cases = [json.loads(line) for line in (root / "real/local-llm/cases.jsonl").read_text().splitlines()]

@@ -214,6 +214,9 @@ def test_pool_labels_come_from_the_cached_teacher(project: Path, sim: SimProcess
     assert counts["human"] + counts["llm"] + dropped == 170 and counts["human"] <= 50 and counts["llm"] <= 120
     assert card["data"]["teacher_usd"] > 0 and card["teacher"] == "sim-llm"
     assert sim.stats()["requests"] - before == 120
+    # the pool split is labelled in the goldens: the teacher's agreement with them is measured (the sim: 80%)
+    agree = re.search(r"the teacher agrees with the goldens' labels on (\d+)/(\d+) pool texts", res.stdout)
+    assert agree and int(agree[2]) == 120 and 0.65 <= int(agree[1]) / 120 <= 0.95, res.stdout
     assert gg(project, *args, sim_url=sim.url).returncode == 0
     assert sim.stats()["requests"] - before == 120  # the second run is served from the cache
 

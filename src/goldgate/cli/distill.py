@@ -127,6 +127,12 @@ def _distill_one(cfg: Any, spec: Any, goldens: str) -> None:
     if res.pool is not None:
         print(f"LLM-labelled pool: {len(res.pool.examples)} labelled, {len(res.pool.errors)} unusable, "
               f"${res.pool.cost_usd:.4f}" + (" at the batch price" if res.pool.batch is not None else ""))
+        field = cfg.slot(spec.slot).output_field
+        known = {c.id: (c.expected or {}).get(field) for c in golden}
+        agree = [e.target == known[e.id] for e in res.pool.examples if known.get(e.id) is not None]
+        if agree:  # the pool split carries goldens' labels: the teacher's label quality is measured, free
+            print(f"  the teacher agrees with the goldens' labels on {sum(agree)}/{len(agree)} pool texts "
+                  f"({sum(agree) / len(agree):.1%})")
         if res.pool.batch is not None:
             b = res.pool.batch
             print(f"batch API: {b['submitted']} submitted, {b['resumed']} resumed from an earlier run, "
