@@ -1,9 +1,11 @@
-"""transformers + peft students: LoRA sequence classification for label slots, and a causal-LM
-LoRA path for free-text slots. `base` is any local model directory or Hub id; the code a test runs
-on a tiny local BERT/GPT-2 is the code a user runs on a real base model.
+"""transformers + peft students: LP-FT classification for label slots (a linear probe, then LoRA
+adapters and that head fine-tuned together), and a causal-LM LoRA path for free-text slots. `base`
+is an alias (`minilm`), a local model directory or a Hub id; the code a test runs on a tiny local
+BERT/GPT-2 is the code a user runs on a real base model.
 
-The artifact holds the adapter (`adapter/`, with the classification head as a saved module) and
-the tokenizer (`tokenizer/`); the base model is named in the card and loaded from where it was.
+Label slots: the adapters are merged and the encoder exported to ONNX with the head in `head.npz`,
+the `encoder` student's layout (served without torch). Free text: the artifact holds the adapter
+(`adapter/`) and the tokenizer (`tokenizer/`); the base model is named in the card.
 """
 
 from __future__ import annotations
