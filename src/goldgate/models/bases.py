@@ -48,6 +48,9 @@ def base_ref(base: str) -> str:
 
 def load_pretrained(loader: Any, ref: str, **kwargs: Any) -> Any:
     """`loader.from_pretrained` on a resolved `ref`, its failure turned into one line."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a bar per weight file load: noise between goldgate's own bars
     path = resolve_base(ref)
     try:
         return loader.from_pretrained(path, **kwargs)

@@ -13,12 +13,28 @@ the int8 features kept its accuracy (docs/benchmarks.md, P4b).
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from goldgate.models.bases import load_pretrained
 
 __all__ = ["export_encoder", "mean_pooled"]
+
+
+@contextlib.contextmanager
+def _root_logging_at(level: int) -> Iterator[None]:
+    """onnxruntime's quantizer warns through the root logger; raise its level for a moment."""
+    root = logging.getLogger()
+    before = root.level
+    root.setLevel(level)
+    try:
+        yield
+    finally:
+        root.setLevel(before)
 
 
 def mean_pooled(hidden: Any, attention_mask: Any) -> Any:
@@ -55,7 +71,11 @@ def export_encoder(base: str, out: Path, *, quantize: bool = True) -> None:
 
     ids = torch.ones((2, 8), dtype=torch.long)
     axes = {0: "batch", 1: "seq"}
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmp, torch.no_grad():
+    # The tracer's and the quantizer's advice (trace-time constants, opset notes, "run
+    # pre-processing") is about graphs in general, not this one: silence it, keep errors.
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp, torch.no_grad(), warnings.catch_warnings(), \
+            _root_logging_at(logging.ERROR):
+        warnings.simplefilter("ignore")
         fp32 = Path(tmp) / "fp32.onnx"
         torch.onnx.export(Pooled(model), (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(fp32),
                           input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["embedding"],

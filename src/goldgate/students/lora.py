@@ -11,6 +11,7 @@ the `encoder` student's layout (served without torch). Free text: the artifact h
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -117,7 +118,9 @@ def _lora(model: Any, task: str, r: int, alpha: int, dropout: float, target_modu
     cfg = LoraConfig(task_type=task, r=r, lora_alpha=alpha, lora_dropout=dropout,
                      target_modules=list(target_modules) if target_modules else None)
     try:
-        return get_peft_model(model, cfg)
+        with warnings.catch_warnings():  # peft calls a transformers API deprecated in v5: not the user's to fix
+            warnings.simplefilter("ignore", FutureWarning)
+            return get_peft_model(model, cfg)
     except ValueError as exc:
         raise LoraError(f"LoRA: {str(exc).splitlines()[0]} (set target_modules for this architecture)") from None
 
