@@ -156,7 +156,8 @@ def _distill_one(cfg: Any, spec: Any, goldens: str) -> None:
         served = card.get("val_accuracy_served")
         print(f"validation ({card['params']['val_size']} held out): accuracy {v[0]['accuracy']:.4f} before "
               f"fine-tuning, {v[best]['accuracy']:.4f} at epoch {best} of {len(v) - 1} (kept)"
-              + (f", {served:.4f} as served ({card['params'].get('weights')})" if served is not None else ""))
+              + (f", {served:.4f} as served ({str(card['params'].get('weights')).split(' (')[0]})"
+                 if served is not None else ""))
     print(f"artifact: {rel}/ (model_card.md, card.json)")
     if spec.candidate not in cfg.candidates:
         from goldgate.students.train import KIND_TYPES
