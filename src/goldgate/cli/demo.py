@@ -45,6 +45,27 @@ def _goldgate(*args: str, env: dict[str, str], cwd: Path) -> int:
     return subprocess.call([sys.executable, "-m", "goldgate", *args], cwd=cwd, env=env)
 
 
+def _evals(cfg: Any, target: Path, out: Path, env: dict[str, str], *, candidates: list[str],
+           extra: list[str], shard: str | None = None) -> int:
+    """pytest on `target` into the run directory `out`, its output in `out/pytest.log` (one dot per
+    case is noise here), then the report. No summary written: the log's tail, and an error."""
+    from goldgate.cli.run import pytest_command
+    from goldgate.engine.results import load_run
+    from goldgate.report.terminal import render_terminal
+
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "pytest.log"
+    cmd = pytest_command(target, out=out, strict=False, candidates=candidates, extra=extra, shard=shard)
+    with log.open("w", encoding="utf-8") as fh:
+        rc = subprocess.call(cmd, cwd=cfg.root, env=env, stdout=fh)
+    if not (out / "summary.json").exists():
+        print(log.read_text(encoding="utf-8")[-4000:])
+        raise GoldgateError(f"the evals wrote no {out / 'summary.json'} (pytest exit {rc}; output: {log})")
+    print(render_terminal(load_run(out), run_dir=out), end="")
+    print(f"pytest output: {log}")
+    return rc
+
+
 STUDENTS = {
     "student-tfidf": "TF-IDF + linear SVM on the human-labelled train split",
     "student-encoder": "MiniLM encoder student (a real pretrained transformer, frozen, ONNX Runtime) on 1k human "
@@ -67,10 +88,9 @@ def _students(cfg: Any) -> list[tuple[str, str]]:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from goldgate.cli.run import OFFLINE_ENV, pytest_command
+    from goldgate.cli.run import OFFLINE_ENV
     from goldgate.config import load_config
-    from goldgate.engine.results import load_run, new_run_id
-    from goldgate.report.terminal import render_terminal
+    from goldgate.engine.results import new_run_id
     from goldgate.sim.process import SimProcess
 
     cfg = load_config()
@@ -83,16 +103,7 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"sim at {sim.url}")
         env = {**os.environ, **OFFLINE_ENV, "GOLDGATE_SIM_URL": sim.url}
         _step(f"1/5 evals: pytest {cfg.evals} (model calls run concurrently and cached; each test runs as its answer lands)")
-        cmd = pytest_command(cfg.path(cfg.evals), out=out, strict=False, candidates=[], extra=["-q", "--tb=short"])
-        out.mkdir(parents=True, exist_ok=True)
-        log = out / "pytest.log"
-        with log.open("w", encoding="utf-8") as fh:  # one dot per case is noise here; the report follows
-            rc = subprocess.call(cmd, cwd=cfg.root, env=env, stdout=fh)
-        if not (out / "summary.json").exists():
-            print(log.read_text(encoding="utf-8")[-4000:])
-            return rc or 1
-        print(render_terminal(load_run(out), run_dir=out), end="")
-        print(f"pytest output: {log}")
+        rc = _evals(cfg, cfg.path(cfg.evals), out, env, candidates=[], extra=["-q", "--tb=short"])
         print(f"requests to the sim for the evals: {sim.stats()['requests']} (a repeated demo is served from the cache)")
         students = _students(cfg)
         steps = [
@@ -131,11 +142,10 @@ def _demo_real(args: argparse.Namespace, cfg: Any) -> int:
     real model's; the $ figures rest on the `[tool.goldgate.cost]` assumptions."""
     import importlib.util
 
-    from goldgate.cli.run import OFFLINE_ENV, pytest_command
-    from goldgate.engine.results import load_run, new_run_id
+    from goldgate.cli.run import OFFLINE_ENV
+    from goldgate.engine.results import new_run_id
     from goldgate.engine.shards import parse_shard
     from goldgate.localllm.server import LlamaServer
-    from goldgate.report.terminal import render_terminal
 
     parse_shard(args.shard)
     missing = [m for m in ("llama_cpp", *ENCODER_NEEDS, "peft") if importlib.util.find_spec(m) is None]
@@ -147,16 +157,10 @@ def _demo_real(args: argparse.Namespace, cfg: Any) -> int:
     suite_file = cfg.path(cfg.evals) / "test_banking77.py"
 
     def evals(candidate: str, env: dict[str, str]) -> Path:
-        run = out / candidate
-        run.mkdir(parents=True, exist_ok=True)
-        cmd = pytest_command(suite_file, out=run, strict=False, candidates=[f"router={candidate}"], shard=args.shard,
-                             extra=["-q", "--tb=no", "-k", REAL_SUITE])
-        with (run / "pytest.log").open("w", encoding="utf-8") as fh:
-            subprocess.call(cmd, cwd=cfg.root, env=env, stdout=fh)
-        if not (run / "summary.json").exists():
-            raise GoldgateError(f"the evals with router={candidate} wrote no summary: see {run / 'pytest.log'}")
-        print(render_terminal(load_run(run), run_dir=run), end="")
-        return run
+        """The suite on the shard with `candidate` in the slot; its gates fail here, that is the point."""
+        _evals(cfg, suite_file, out / candidate, env, candidates=[f"router={candidate}"], shard=args.shard,
+               extra=["-q", "--tb=no", "-k", REAL_SUITE])
+        return out / candidate
 
     _step("starting the real local LLM: SmolLM2-135M-Instruct (Q4_1 GGUF, sha256-verified) on llama.cpp")
     failed = []
