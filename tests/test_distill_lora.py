@@ -222,3 +222,31 @@ def test_early_stopping_rule_and_restore(script, scored, best_epoch) -> None:
     assert len(run["val_history"]) == scored and run["best_epoch"] == best_epoch
     assert torch.equal(model.weight, weights[best_epoch])
     assert not torch.equal(weights[best_epoch], weights[-1]) or best_epoch == scored - 1
+
+
+def test_two_label_slot_starts_from_a_working_probe(tmp_path: Path) -> None:
+    """With two labels sklearn's logistic regression keeps one row; the head must still score both
+    labels, so the probe (epoch 0) is already right on the held-out slice, the third label never wins."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from goldgate.models.encoder import EncoderBackend
+    from goldgate.students.dataset import Example, TrainingSet
+    from goldgate.students.lora import train_lora_classifier
+
+    base = tmp_path / "tiny-bert"
+    tok = _tokenizer([r["inputs"]["text"] for r in _records()], base, causal=False)
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=len(tok), hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=128, max_position_embeddings=64)).save_pretrained(base)
+    two = [r for r in _records() if r["expected"]["label"] != "transfer_failed"]
+    train = [r for r in two if r["metadata"]["split"] == "train"]
+    ts = TrainingSet([Example(r["id"], r["inputs"]["text"], r["expected"]["label"], "human") for r in train],
+                     "test", "0" * 64)
+    card = train_lora_classifier(str(base), ts, LABELS, tmp_path / "art", epochs=1, lr=1e-3, batch_size=8,
+                                 val_fraction=0.25, progress=False)
+    assert card["val_history"][0]["accuracy"] >= 0.75
+    test = [r for r in two if r["metadata"]["split"] == "test"]
+    outs = EncoderBackend(tmp_path / "art", card).predict_texts([r["inputs"]["text"] for r in test])
+    assert {lab for lab, _ in outs} <= {"card_lost", "exchange_rate"}
+    assert sum(lab == r["expected"]["label"] for (lab, _), r in zip(outs, test)) / len(test) >= 0.75

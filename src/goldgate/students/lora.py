@@ -161,7 +161,7 @@ def train_lora_classifier(
     import torch
     from transformers import AutoModel, AutoTokenizer, set_seed
 
-    from goldgate.models.encoder import HEAD_FILE, ONNX_FILE, OnnxEncoder
+    from goldgate.models.encoder import HEAD_FILE, ONNX_FILE, EncoderBackend
     from goldgate.models.onnx import export_encoder, mean_pooled
 
     set_seed(seed)
@@ -238,14 +238,13 @@ def train_lora_classifier(
     tok_dir = out_dir / "tokenizer"
     tok_dir.mkdir(exist_ok=True)
     tok.backend_tokenizer.save(str(tok_dir / "tokenizer.json"))
-    coef = head.weight.detach().numpy().astype(np.float32)
-    intercept = head.bias.detach().numpy().astype(np.float32)
-    np.savez(out_dir / HEAD_FILE, coef=coef, intercept=intercept, classes=np.array(list(labels), dtype=str))
+    np.savez(out_dir / HEAD_FILE, coef=head.weight.detach().numpy().astype(np.float32),
+             intercept=head.bias.detach().numpy().astype(np.float32), classes=np.array(list(labels), dtype=str))
     served = None
-    if val:  # the exported (int8) graph on the same slice: what quantization cost, measured
-        emb = OnnxEncoder(out_dir / ONNX_FILE, tok_dir, max_length=max_length).embed([e.text for e in val])
-        pred = (emb @ coef.T + intercept).argmax(axis=1)
-        served = float(np.mean([labels[i] == e.target for i, e in zip(pred, val)]))
+    if val:  # the artifact as served (int8) on the same slice: what quantization cost, measured
+        backend = EncoderBackend(out_dir, {"params": {"max_length": max_length}})
+        answers = backend.predict_texts([e.text for e in val])
+        served = sum(label == e.target for (label, _), e in zip(answers, val)) / len(val)
     return {"kind": "lora-encoder", "base_model": base_ref(base), "labels": list(labels), "seed": seed,
             "train_s": train_s, **run, "val_accuracy_served": served,
             "params": {"epochs": epochs, "lr": lr, "head_lr": head_lr, "batch_size": batch_size, "r": r,
@@ -281,13 +280,13 @@ def _linear_probe(encoder: Any, batches: list[dict[str, Any]], inputs_of: Callab
     head = torch.nn.Linear(x.shape[1], n_labels)
     if len(set(y.tolist())) < 2:  # logistic regression needs two classes; fine-tuning starts from scratch
         return head
-    lr = LogisticRegression(C=C, max_iter=2000, random_state=seed).fit(x, y, sample_weight=w)
+    probe = LogisticRegression(C=C, max_iter=2000, random_state=seed).fit(x, y, sample_weight=w)
+    coef, intercept = probe.coef_, probe.intercept_
+    if len(probe.classes_) == 2:  # binary: sklearn keeps one row (the second class's); make it two softmax rows
+        coef, intercept = np.stack([-coef[0], coef[0]]) / 2, np.array([-intercept[0], intercept[0]]) / 2
     weight = np.zeros((n_labels, x.shape[1]), dtype=np.float32)
-    bias = np.full(n_labels, float(lr.intercept_.min()) - 10.0, dtype=np.float32)
-    weight[lr.classes_], bias[lr.classes_] = lr.coef_, lr.intercept_
-    if len(lr.classes_) == 2:  # binary: sklearn keeps one row, for the second class
-        weight[lr.classes_] = np.stack([-lr.coef_[0], lr.coef_[0]]) / 2
-        bias[lr.classes_] = np.array([-lr.intercept_[0], lr.intercept_[0]]) / 2
+    bias = np.full(n_labels, float(intercept.min()) - 10.0, dtype=np.float32)
+    weight[probe.classes_], bias[probe.classes_] = coef, intercept
     with torch.no_grad():
         head.weight.copy_(torch.from_numpy(weight))
         head.bias.copy_(torch.from_numpy(bias))
